@@ -1,0 +1,7 @@
+import type { Command } from 'commander'
+import { registerNode } from './node.js'
+
+/** Every top-level command group; each registers its subcommands on the program. */
+export const commands: Array<(program: Command) => void> = [
+  registerNode
+]
