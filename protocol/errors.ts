@@ -19,3 +19,40 @@ export class UsageError extends AasError {
     this.name = 'UsageError'
   }
 }
+
+/**
+ * Why a message was refused. Fixed enum: these values are metric labels
+ * (`aas_gossip_messages_total{reason}`), so nothing else may appear there.
+ */
+export enum RejectCode {
+  OVERSIZE = 'oversize',
+  MALFORMED = 'malformed',
+  VERSION = 'version',
+  WRONG_TOPIC = 'wrong-topic',
+  SCHEMA = 'schema',
+  SIGNATURE = 'signature',
+  SENDER_MISMATCH = 'sender-mismatch',
+  STALE = 'stale',
+  FUTURE = 'future',
+  REPLAY = 'replay'
+}
+
+export enum GossipAction {
+  /** Invalid: drop and penalise the sender (gossipsub peer scoring). */
+  REJECT = 'reject',
+  /** Not for us or not now: drop without penalty. */
+  IGNORE = 'ignore'
+}
+
+/** Thrown by the pure validators; the gossip adapter maps it to a gossipsub result. */
+export class GossipActionError extends AasError {
+  readonly action: GossipAction
+  readonly reason: RejectCode
+
+  constructor (action: GossipAction, reason: RejectCode, detail: string) {
+    super(`${action} (${reason}): ${detail}`, reason)
+    this.name = 'GossipActionError'
+    this.action = action
+    this.reason = reason
+  }
+}

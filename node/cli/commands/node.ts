@@ -1,5 +1,70 @@
-import type { Command } from 'commander'
+import { Command, Option } from 'commander'
+import { AasNode, resolveConfig, type NodeInfo, type PartialConfig } from '../../index.js'
+import { apiRequest, resolveApiUrl } from '../api-client.js'
+import { emit } from '../output.js'
+
+/** How long a node may take to stop after SIGINT/SIGTERM before it exits anyway. */
+const STOP_GRACE_MS = 4500
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
 
 export function registerNode (program: Command): void {
-  program.command('node').description('run and inspect an AAS node')
+  const node = program.command('node').description('run and inspect an AAS node')
+
+  node.command('start')
+    .description('start a node: join the mesh, serve the API, run until SIGINT/SIGTERM')
+    .option('--data <dir>', 'data directory (identity, database, blobs) [default: ~/.aas, env AAS_DATA]')
+    .option('--config <file>', 'JSON config file [env AAS_CONFIG]')
+    .option('--listen <multiaddr>', 'libp2p listen address, repeatable [default: /ip4/0.0.0.0/tcp/7400, env AAS_LISTEN]', collect)
+    .option('--bootstrap <multiaddr>', 'peer to join the mesh through, repeatable [env AAS_BOOTSTRAP]', collect)
+    .option('--api <host:port>', 'HTTP API address [default: 127.0.0.1:7401, env AAS_API]')
+    .addOption(new Option('--log-level <level>', 'log level [default: info, env AAS_LOG_LEVEL]').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .option('--json', 'print the started node as one JSON line')
+    .action(async (opts) => {
+      const flags: PartialConfig = {}
+      if (opts.data != null) flags.dataDir = opts.data
+      if (opts.listen != null) flags.listen = opts.listen
+      if (opts.bootstrap != null) flags.bootstrap = opts.bootstrap
+      if (opts.api != null) flags.api = opts.api
+      if (opts.logLevel != null) flags.logLevel = opts.logLevel
+      const config = await resolveConfig({ file: opts.config ?? process.env.AAS_CONFIG, env: process.env, flags })
+      const aas = new AasNode({ config })
+      const runtime = await aas.start()
+      emit(opts.json === true, runtime, () => [
+        `AAS node ${runtime.peerId} started`,
+        ...runtime.addresses.map(a => `  listening ${a}`),
+        `  API ${runtime.api}  (metrics: ${runtime.api}/metrics)`,
+        '  stop with Ctrl-C'
+      ].join('\n'))
+      await new Promise<void>((resolve) => {
+        const onSignal = (signal: string): void => {
+          aas.log.info({ signal }, 'stopping')
+          const force = setTimeout(() => { process.exit(0) }, STOP_GRACE_MS)
+          force.unref()
+          aas.stop().finally(resolve)
+        }
+        process.once('SIGINT', onSignal)
+        process.once('SIGTERM', onSignal)
+      })
+      // libp2p may keep sockets in their close handshake; the node is stopped, so leave now.
+      process.exit(0)
+    })
+
+  node.command('status')
+    .description("show a running node's peer id, addresses, peers and topics")
+    .option('--api <url>', 'API of the node [default: the node on --data, env AAS_API]')
+    .option('--data <dir>', 'data directory of the local node [default: ~/.aas]')
+    .option('--json', 'print the node info as JSON')
+    .action(async (opts) => {
+      const url = await resolveApiUrl(opts)
+      const info = await apiRequest<NodeInfo>(url, '/v1/node')
+      emit(opts.json === true, info, () => [
+        `peer id   ${info.peerId}`,
+        `version   ${info.version}   uptime ${info.uptimeS} s`,
+        `addresses ${info.addresses.join('\n          ') || '(none)'}`,
+        `peers     ${info.peers.length}${info.peers.length > 0 ? '\n          ' + info.peers.join('\n          ') : ''}`,
+        `known     ${info.knownPeers} node(s) heard through gossip`,
+        `topics    ${info.topics.join(', ') || '(none)'}`
+      ].join('\n'))
+    })
 }

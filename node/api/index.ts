@@ -1,0 +1,3 @@
+/** node/api: the node's HTTP API (loopback by default) and its route groups. */
+export * from './server.js'
+export * from './node-routes.js'

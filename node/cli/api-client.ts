@@ -1,0 +1,69 @@
+import { readFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { AasError, UsageError } from '../../protocol/index.js'
+import { DEFAULT_API_PORT } from '../config/index.js'
+import { RUNTIME_FILE, type RuntimeInfo } from '../node.js'
+
+/**
+ * How CLI commands reach a node's HTTP API. The URL comes from `--api`, else `AAS_API`,
+ * else the runtime file of the node running on the data dir (`--data`, `AAS_DATA`,
+ * `~/.aas`), else the default loopback address.
+ */
+export class ApiError extends AasError {
+  readonly status: number | undefined
+  constructor (message: string, code: 'ERR_API_UNREACHABLE' | 'ERR_API_STATUS' | 'ERR_API_RESPONSE', status?: number) {
+    super(message, code)
+    this.name = 'ApiError'
+    this.status = status
+  }
+}
+
+export interface ApiTarget {
+  api?: string
+  data?: string
+}
+
+function normalise (value: string): string {
+  const url = /^https?:\/\//.test(value) ? value : `http://${value}`
+  try {
+    return new URL(url).toString().replace(/\/$/, '')
+  } catch {
+    throw new UsageError(`--api: "${value}" is not a URL or HOST:PORT (e.g. http://127.0.0.1:${DEFAULT_API_PORT})`)
+  }
+}
+
+export async function resolveApiUrl (target: ApiTarget, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  if (target.api != null) return normalise(target.api)
+  if (env.AAS_API != null && env.AAS_API !== '') return normalise(env.AAS_API)
+  const dataDir = resolve(target.data ?? env.AAS_DATA ?? join(homedir(), '.aas'))
+  try {
+    const runtime = JSON.parse(await readFile(join(dataDir, RUNTIME_FILE), 'utf8')) as RuntimeInfo
+    if (typeof runtime.api === 'string') return normalise(runtime.api)
+  } catch { /* no node running there: fall back to the default */ }
+  return `http://127.0.0.1:${DEFAULT_API_PORT}`
+}
+
+export async function apiRequest<T> (base: string, path: string, init: { method?: string, body?: unknown, timeoutMs?: number } = {}): Promise<T> {
+  let res: Response
+  try {
+    res = await fetch(`${base}${path}`, {
+      method: init.method ?? 'GET',
+      headers: init.body !== undefined ? { 'content-type': 'application/json' } : {},
+      body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
+      signal: AbortSignal.timeout(init.timeoutMs ?? 10_000)
+    })
+  } catch (err: any) {
+    const why = err?.cause?.code ?? err?.name ?? err?.message
+    throw new ApiError(`no AAS node answers at ${base} (${why}): is it running? Start one with "aas node start", or point at one with --api URL`, 'ERR_API_UNREACHABLE')
+  }
+  const text = await res.text()
+  let body: any
+  try { body = text === '' ? undefined : JSON.parse(text) } catch { body = undefined }
+  if (!res.ok) {
+    const msg = typeof body?.message === 'string' ? body.message : `HTTP ${res.status}`
+    throw new ApiError(`${base}${path}: ${msg}`, 'ERR_API_STATUS', res.status)
+  }
+  if (body === undefined) throw new ApiError(`${base}${path}: the answer is not JSON`, 'ERR_API_RESPONSE')
+  return body as T
+}

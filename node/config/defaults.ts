@@ -1,0 +1,19 @@
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import type { NodeConfig } from './schema.js'
+
+export const DEFAULT_P2P_PORT = 7400
+export const DEFAULT_API_PORT = 7401
+
+/** Defaults that work on one machine with no configuration at all. */
+export function defaultNodeConfig (): NodeConfig {
+  return {
+    dataDir: join(homedir(), '.aas'),
+    listen: [`/ip4/0.0.0.0/tcp/${DEFAULT_P2P_PORT}`],
+    bootstrap: [],
+    api: `127.0.0.1:${DEFAULT_API_PORT}`,
+    logLevel: 'info',
+    gossip: { maxAgeS: 300, maxFutureS: 30, helloIntervalS: 30 },
+    mesh: { targetPeers: 8, maxConnections: 300, redialIntervalS: 5, dialTimeoutS: 10 }
+  }
+}

@@ -1,0 +1,9 @@
+import { UsageError } from '../../protocol/index.js'
+
+/** A configuration value is missing, malformed or out of range. */
+export class ConfigError extends UsageError {
+  constructor (message: string, code = 'ERR_CONFIG') {
+    super(message, code)
+    this.name = 'ConfigError'
+  }
+}

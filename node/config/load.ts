@@ -1,0 +1,118 @@
+import { readFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { resolve } from 'node:path'
+import { Ajv } from 'ajv'
+import { multiaddr } from '@multiformats/multiaddr'
+import { NodeConfigSchema, type NodeConfig } from './schema.js'
+import { defaultNodeConfig } from './defaults.js'
+import { ConfigError } from './errors.js'
+
+/**
+ * Resolves the configuration: defaults, then the config file, then `AAS_*` environment
+ * variables, then command-line flags (later wins), then validates the result as a whole.
+ * Every error names the field and where the value came from.
+ */
+export type PartialConfig = { [K in keyof NodeConfig]?: NodeConfig[K] extends object ? (NodeConfig[K] extends unknown[] ? NodeConfig[K] : Partial<NodeConfig[K]>) : NodeConfig[K] }
+
+export interface ResolveConfigInit {
+  /** Path of a JSON config file. */
+  file?: string
+  env?: NodeJS.ProcessEnv
+  flags?: PartialConfig
+}
+
+/** Environment variables and the field each sets; list values are comma-separated. */
+export const ENV_VARS: Record<string, { key: keyof NodeConfig, list?: boolean }> = {
+  AAS_DATA: { key: 'dataDir' },
+  AAS_LISTEN: { key: 'listen', list: true },
+  AAS_BOOTSTRAP: { key: 'bootstrap', list: true },
+  AAS_API: { key: 'api' },
+  AAS_LOG_LEVEL: { key: 'logLevel' }
+}
+
+const ajv = new Ajv({ allErrors: false, strict: true })
+const validateConfig = ajv.compile<NodeConfig>(NodeConfigSchema)
+
+function merge (base: NodeConfig, over: PartialConfig | undefined): NodeConfig {
+  if (over == null) return base
+  const out: Record<string, unknown> = { ...base }
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue
+    const b = (base as Record<string, unknown>)[k]
+    out[k] = (b != null && typeof b === 'object' && !Array.isArray(b) && v != null && typeof v === 'object' && !Array.isArray(v))
+      ? { ...b, ...v }
+      : v
+  }
+  return out as NodeConfig
+}
+
+export async function readConfigFile (file: string): Promise<PartialConfig> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err: any) {
+    throw new ConfigError(`cannot read config file ${file}: ${err.code ?? err.message}`, 'ERR_CONFIG_FILE')
+  }
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (err: any) {
+    throw new ConfigError(`config file ${file} is not valid JSON: ${err.message}`, 'ERR_CONFIG_FILE')
+  }
+  if (value == null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError(`config file ${file} must hold a JSON object`, 'ERR_CONFIG_FILE')
+  }
+  return value as PartialConfig
+}
+
+export function configFromEnv (env: NodeJS.ProcessEnv): PartialConfig {
+  const out: Record<string, unknown> = {}
+  for (const [name, { key, list }] of Object.entries(ENV_VARS)) {
+    const raw = env[name]
+    if (raw === undefined || raw === '') continue
+    out[key] = list === true ? raw.split(',').map(s => s.trim()).filter(s => s.length > 0) : raw
+  }
+  return out as PartialConfig
+}
+
+function expandHome (path: string): string {
+  return path === '~' || path.startsWith('~/') ? homedir() + path.slice(1) : path
+}
+
+/** Parses `HOST:PORT` (IPv6 as `[::1]:7401`). */
+export function parseHostPort (value: string, field = 'api'): { host: string, port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value)
+  const port = m == null ? NaN : Number(m[3])
+  if (m == null || port > 65535) throw new ConfigError(`${field}: "${value}" is not HOST:PORT (e.g. 127.0.0.1:7401)`)
+  return { host: m[1] ?? m[2], port }
+}
+
+function checkMultiaddrs (field: string, values: string[]): void {
+  for (const v of values) {
+    try {
+      multiaddr(v)
+    } catch {
+      throw new ConfigError(`${field}: "${v}" is not a multiaddr (e.g. /ip4/127.0.0.1/tcp/7400)`)
+    }
+  }
+}
+
+export async function resolveConfig (init: ResolveConfigInit = {}): Promise<NodeConfig> {
+  let config = defaultNodeConfig()
+  if (init.file != null) config = merge(config, await readConfigFile(init.file))
+  config = merge(config, configFromEnv(init.env ?? {}))
+  config = merge(config, init.flags)
+
+  if (!validateConfig(config)) {
+    const e = validateConfig.errors?.[0]
+    const field = (e?.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.') || 'config'
+    const detail = e?.keyword === 'additionalProperties'
+      ? `unknown setting "${String(e.params.additionalProperty)}"`
+      : e?.keyword === 'anyOf' ? 'is not one of the allowed values' : (e?.message ?? 'is invalid')
+    throw new ConfigError(`${field}: ${detail}`)
+  }
+  checkMultiaddrs('listen', config.listen)
+  checkMultiaddrs('bootstrap', config.bootstrap)
+  parseHostPort(config.api)
+  return { ...config, dataDir: resolve(expandHome(config.dataDir)) }
+}

@@ -1,0 +1,111 @@
+import { TopicValidatorResult, type Message, type PeerId } from '@libp2p/interface'
+import type { PrivateKey, PubSub } from '@libp2p/interface'
+import type { GossipsubEvents } from '@chainsafe/libp2p-gossipsub'
+import {
+  GossipActionError, GossipAction, ReplayGuard, sealEnvelope, validateGossipMessage,
+  type FreshnessOptions, type MessageRegistry, type MessageSpec, type ValidatedMessage
+} from '../../protocol/index.js'
+import { GOSSIP_REASON_OK, type Metrics } from '../metrics.js'
+import type { Logger } from '../log.js'
+
+/**
+ * Wires the pure validators of protocol/ into gossipsub (STYLE.md "three layers"): one
+ * adapter per topic runs `validateGossipMessage`, maps its outcome to Accept/Reject/Ignore
+ * and counts it; accepted messages go to a handler chosen by message type. Rejected ones
+ * never reach a handler, and gossipsub scores their sender down.
+ */
+export type GossipHandler<B = any> = (msg: ValidatedMessage<B>, propagationSource: PeerId) => void | Promise<void>
+
+export interface GossipRouterComponents {
+  pubsub: PubSub<GossipsubEvents>
+  privateKey: PrivateKey
+  registry: MessageRegistry
+  metrics: Metrics | null
+  log: Logger
+}
+
+export interface GossipRouterInit {
+  freshness: FreshnessOptions
+  now?: () => number
+}
+
+export class GossipRouter {
+  private readonly c: GossipRouterComponents
+  private readonly handlers = new Map<string, GossipHandler>()
+  private readonly validated = new WeakMap<Message, ValidatedMessage>()
+  private readonly replay: ReplayGuard
+  private readonly freshness: FreshnessOptions
+  private readonly now: () => number
+
+  constructor (components: GossipRouterComponents, init: GossipRouterInit) {
+    this.c = components
+    this.freshness = init.freshness
+    this.now = init.now ?? Date.now
+    this.replay = new ReplayGuard({ windowMs: init.freshness.maxAgeMs + init.freshness.maxFutureMs })
+  }
+
+  /** Sets the handler of one message type (one handler per type). */
+  handle<B> (spec: MessageSpec<B>, handler: GossipHandler<B>): void {
+    this.handlers.set(spec.type, handler as GossipHandler)
+  }
+
+  start (): void {
+    const { pubsub } = this.c
+    for (const topic of this.c.registry.topics()) {
+      pubsub.topicValidators.set(topic, async (from, msg) => this.validate(from, msg))
+      pubsub.subscribe(topic)
+    }
+    pubsub.addEventListener('message', this.onMessage)
+  }
+
+  stop (): void {
+    const { pubsub } = this.c
+    pubsub.removeEventListener('message', this.onMessage)
+    for (const topic of this.c.registry.topics()) {
+      pubsub.topicValidators.delete(topic)
+      pubsub.unsubscribe(topic)
+    }
+  }
+
+  /** Signs `body` as a `spec.type` envelope and publishes it on the type's topic. */
+  async publish<B> (spec: MessageSpec<B>, body: B): Promise<Uint8Array> {
+    const bytes = await sealEnvelope(this.c.privateKey, spec.type, body, { now: this.now() })
+    if (bytes.length > spec.maxBytes) throw new RangeError(`${spec.type} message of ${bytes.length} bytes is over its ${spec.maxBytes} byte limit`)
+    await this.c.pubsub.publish(spec.topic, bytes)
+    this.c.metrics?.gossipPublished.inc({ topic: spec.topic })
+    return bytes
+  }
+
+  private async validate (_from: PeerId, msg: Message): Promise<TopicValidatorResult> {
+    const count = (result: string, reason: string): void => { this.c.metrics?.gossipMessages.inc({ topic: msg.topic, result, reason }) }
+    try {
+      const publisher = msg.type === 'signed' ? msg.from.toString() : undefined
+      const ok = await validateGossipMessage({ registry: this.c.registry, replay: this.replay, freshness: this.freshness, now: this.now }, msg.topic, msg.data, publisher)
+      this.validated.set(msg, ok)
+      count('accept', GOSSIP_REASON_OK)
+      return TopicValidatorResult.Accept
+    } catch (err: any) {
+      if (err instanceof GossipActionError) {
+        count(err.action, err.reason)
+        this.c.log.debug({ topic: msg.topic, reason: err.reason, from: _from.toString() }, 'gossip message refused')
+        return err.action === GossipAction.REJECT ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
+      }
+      count(GossipAction.IGNORE, 'internal')
+      this.c.log.warn({ err, topic: msg.topic }, 'gossip validator failed')
+      return TopicValidatorResult.Ignore
+    }
+  }
+
+  private readonly onMessage = (evt: CustomEvent<Message>): void => {
+    const msg = evt.detail
+    const ok = this.validated.get(msg)
+    if (ok == null) return // not one of ours, or not validated: never handed on
+    this.validated.delete(msg)
+    const handler = this.handlers.get(ok.envelope.type)
+    if (handler == null) return
+    const source = msg.type === 'signed' ? msg.from : undefined
+    Promise.resolve()
+      .then(async () => { await handler(ok, source as PeerId) })
+      .catch(err => { this.c.log.warn({ err, type: ok.envelope.type }, 'gossip handler failed') })
+  }
+}

@@ -1,0 +1,159 @@
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { hello, type HelloBody, type ValidatedMessage } from '../../protocol/index.js'
+import type { GossipRouter } from '../gossip/index.js'
+import type { Host } from '../p2p/host.js'
+import type { Logger } from '../log.js'
+import { VERSION } from '../version.js'
+
+/**
+ * Keeps the node in the mesh: re-dials bootstrap peers it lost, gossips a signed `hello`
+ * with its addresses (at start, when it gains a peer, and every `helloIntervalS`), and dials
+ * peers it hears of through hellos while it has fewer than `targetPeers` connections. So a
+ * node bootstrapped to a single peer soon holds connections to several.
+ */
+export interface MeshKeeperComponents {
+  host: Host
+  gossip: GossipRouter
+  log: Logger
+}
+
+export interface MeshKeeperInit {
+  bootstrap: string[]
+  targetPeers: number
+  redialIntervalMs: number
+  helloIntervalMs: number
+  dialTimeoutMs: number
+}
+
+export interface KnownPeer {
+  peerId: string
+  addrs: string[]
+  seq: number
+  agent: string
+  lastSeen: number
+}
+
+/** Debounce of the hello sent after a new connection, so a burst of connects sends one. */
+const HELLO_AFTER_CONNECT_MS = 250
+/** A peer heard of through hello is dialled at most this often. */
+const DISCOVERY_DIAL_BACKOFF_MS = 30_000
+
+export class MeshKeeper {
+  private readonly c: MeshKeeperComponents
+  private readonly init: MeshKeeperInit
+  private readonly bootstrap: Multiaddr[]
+  private readonly known = new Map<string, KnownPeer>()
+  private readonly lastDial = new Map<string, number>()
+  /** Bootstrap addresses given without /p2p: the peer id learned at the first dial. */
+  private readonly resolved = new Map<string, string>()
+  private readonly timers = new Set<NodeJS.Timeout>()
+  private helloTimer: NodeJS.Timeout | undefined
+  private seq = 0
+  private running = false
+
+  constructor (components: MeshKeeperComponents, init: MeshKeeperInit) {
+    this.c = components
+    this.init = init
+    this.bootstrap = init.bootstrap.map(a => multiaddr(a))
+  }
+
+  start (): void {
+    this.running = true
+    this.c.gossip.handle(hello, (msg) => { this.onHello(msg) })
+    this.c.host.addEventListener('peer:connect', this.onConnect)
+    this.every(this.init.redialIntervalMs, () => { void this.redialBootstrap() })
+    if (this.init.helloIntervalMs > 0) this.every(this.init.helloIntervalMs, () => { void this.sayHello() })
+    void this.redialBootstrap()
+    void this.sayHello()
+  }
+
+  stop (): void {
+    this.running = false
+    this.c.host.removeEventListener('peer:connect', this.onConnect)
+    for (const t of this.timers) clearInterval(t)
+    this.timers.clear()
+    if (this.helloTimer != null) clearTimeout(this.helloTimer)
+  }
+
+  /** Peers heard from through hello, newest first. */
+  knownPeers (): KnownPeer[] {
+    return [...this.known.values()].sort((a, b) => b.lastSeen - a.lastSeen)
+  }
+
+  /** Gossips a hello now; returns its sequence number. */
+  async sayHello (): Promise<number> {
+    const seq = ++this.seq
+    const addrs = this.c.host.getMultiaddrs()
+      .map(a => a.decapsulateCode(421).toString()) // 421 = p2p: the peer id is the signer
+      .filter((a, i, all) => all.indexOf(a) === i)
+      .slice(0, 16)
+    try {
+      await this.c.gossip.publish<HelloBody>(hello, { seq, addrs, agent: `aas/${VERSION}` })
+    } catch (err: any) {
+      this.c.log.debug({ err: err.message }, 'hello not published')
+    }
+    return seq
+  }
+
+  private every (ms: number, fn: () => void): void {
+    const t = setInterval(fn, ms)
+    t.unref()
+    this.timers.add(t)
+  }
+
+  private readonly onConnect = (): void => {
+    if (!this.running || this.helloTimer != null) return
+    this.helloTimer = setTimeout(() => {
+      this.helloTimer = undefined
+      void this.sayHello()
+    }, HELLO_AFTER_CONNECT_MS)
+    this.helloTimer.unref()
+  }
+
+  private onHello (msg: ValidatedMessage<HelloBody>): void {
+    const { sender, envelope } = msg
+    if (sender === this.c.host.peerId.toString()) return
+    const prev = this.known.get(sender)
+    if (prev != null && prev.seq > envelope.body.seq && prev.lastSeen > envelope.ts) return
+    this.known.set(sender, { peerId: sender, addrs: envelope.body.addrs, seq: envelope.body.seq, agent: envelope.body.agent, lastSeen: Date.now() })
+    if (this.c.host.getConnections().length < this.init.targetPeers) void this.discoverDial(sender, envelope.body.addrs)
+  }
+
+  private async discoverDial (peer: string, addrs: string[]): Promise<void> {
+    const peerId = peerIdFromString(peer)
+    if (this.c.host.getConnections(peerId).length > 0) return
+    const last = this.lastDial.get(peer) ?? 0
+    if (Date.now() - last < DISCOVERY_DIAL_BACKOFF_MS) return
+    this.lastDial.set(peer, Date.now())
+    const targets: Multiaddr[] = []
+    for (const a of addrs) {
+      try {
+        const ma = multiaddr(a)
+        if (ma.getPeerId() != null || !ma.protoNames().includes('tcp')) continue
+        targets.push(ma.encapsulate(`/p2p/${peer}`))
+      } catch { /* an unparseable address from a peer is skipped */ }
+    }
+    if (targets.length === 0) return
+    try {
+      await this.c.host.dial(targets, { signal: AbortSignal.timeout(this.init.dialTimeoutMs) })
+      this.c.log.debug({ peer }, 'dialled a peer heard of through hello')
+    } catch (err: any) {
+      this.c.log.debug({ peer, err: err.message }, 'discovery dial failed')
+    }
+  }
+
+  private async redialBootstrap (): Promise<void> {
+    for (const addr of this.bootstrap) {
+      if (!this.running) return
+      const peer = addr.getPeerId() ?? this.resolved.get(addr.toString())
+      if (peer != null && this.c.host.getConnections(peerIdFromString(peer)).length > 0) continue
+      try {
+        const conn = await this.c.host.dial(addr, { signal: AbortSignal.timeout(this.init.dialTimeoutMs) })
+        this.resolved.set(addr.toString(), conn.remotePeer.toString())
+      } catch (err: any) {
+        this.c.log.debug({ addr: addr.toString(), err: err.message }, 'bootstrap dial failed')
+      }
+    }
+  }
+}

@@ -1,0 +1,68 @@
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify, type Identify } from '@libp2p/identify'
+import { ping, type Ping } from '@libp2p/ping'
+import { bootstrap } from '@libp2p/bootstrap'
+import { gossipsub, type GossipsubEvents } from '@chainsafe/libp2p-gossipsub'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { PrivateKey, PeerDiscovery, ComponentLogger, PubSub } from '@libp2p/interface'
+
+/**
+ * The libp2p host: TCP, noise, yamux, identify, ping, bootstrap and gossipsub (DESIGN.md
+ * "Stack"). Gossipsub signs and checks every message at the libp2p level (StrictSign), only
+ * AAS topics are accepted, and inbound RPCs are capped in size before decoding.
+ */
+export type HostServices = {
+  identify: Identify
+  ping: Ping
+  pubsub: PubSub<GossipsubEvents>
+}
+
+export type Host = Libp2p<HostServices>
+
+export interface HostInit {
+  privateKey: PrivateKey
+  listen: string[]
+  bootstrap: string[]
+  topics: string[]
+  maxConnections: number
+  /** Largest gossipsub RPC frame accepted from a peer, in bytes. */
+  maxGossipFrameBytes: number
+  dialTimeoutMs: number
+  logger?: ComponentLogger
+}
+
+export const defaultMaxGossipFrameBytes = 1024 * 1024
+
+export async function createHost (init: HostInit): Promise<Host> {
+  // @libp2p/bootstrap needs /p2p/<peerId> in each address; the mesh keeper dials the others.
+  const withPeerId = init.bootstrap.filter(a => multiaddr(a).getPeerId() != null)
+  const peerDiscovery: Array<(components: any) => PeerDiscovery> = []
+  if (withPeerId.length > 0) peerDiscovery.push(bootstrap({ list: withPeerId, timeout: 0 }))
+
+  return createLibp2p({
+    start: false,
+    privateKey: init.privateKey,
+    addresses: { listen: init.listen },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery,
+    connectionManager: { maxConnections: init.maxConnections, dialTimeout: init.dialTimeoutMs },
+    ...(init.logger != null ? { logger: init.logger } : {}),
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false,
+        allowedTopics: init.topics,
+        maxInboundDataLength: init.maxGossipFrameBytes,
+        // hellos are small; the heartbeat keeps meshes formed quickly on small networks
+        heartbeatInterval: 700
+      })
+    }
+  })
+}

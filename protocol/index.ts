@@ -1,0 +1,22 @@
+/**
+ * protocol/: AAS wire formats. The signed envelope and its canonical encoding, message types
+ * with their size limits and schemas, topic names, replay protection and the pure gossip
+ * validation pipeline. No I/O and no libp2p host here: everything is a pure function or a
+ * small in-memory structure, so every other part can build on it.
+ */
+export * from './errors.js'
+export * from './codec.js'
+export * from './envelope.js'
+export * from './replay.js'
+export * from './registry.js'
+export * from './validate.js'
+export * from './topics.js'
+export { hello, type HelloBody } from './messages/hello.js'
+
+import { MessageRegistry, type MessageSpec } from './registry.js'
+import { hello } from './messages/hello.js'
+
+/** The registry of every message type this version speaks. */
+export function defaultRegistry (): MessageRegistry {
+  return new MessageRegistry([hello as MessageSpec<unknown>])
+}

@@ -1,0 +1,55 @@
+import { Ajv, type ValidateFunction } from 'ajv'
+
+/**
+ * A message type: its name, the gossip topic that carries it, its hard size limit (whole
+ * encoded envelope) and the JSON Schema of its body.
+ */
+export interface MessageSpec<B> {
+  type: string
+  topic: string
+  maxBytes: number
+  /** JSON Schema of the body (checked against `B` where it is written, with JSONSchemaType). */
+  schema: object
+  /** Phantom: ties the spec to its body type. */
+  readonly __body?: B
+}
+
+export interface CompiledSpec {
+  type: string
+  topic: string
+  maxBytes: number
+  validate: ValidateFunction
+}
+
+/** Every message type, compiled once; lookups by type and by topic. */
+export class MessageRegistry {
+  private readonly byType = new Map<string, CompiledSpec>()
+  private readonly byTopic = new Map<string, CompiledSpec[]>()
+  private readonly ajv = new Ajv({ allErrors: false, strict: true })
+
+  constructor (specs: Array<MessageSpec<unknown>>) {
+    for (const spec of specs) {
+      if (this.byType.has(spec.type)) throw new Error(`message type ${spec.type} registered twice`)
+      const compiled: CompiledSpec = { type: spec.type, topic: spec.topic, maxBytes: spec.maxBytes, validate: this.ajv.compile(spec.schema) }
+      this.byType.set(spec.type, compiled)
+      this.byTopic.set(spec.topic, [...(this.byTopic.get(spec.topic) ?? []), compiled])
+    }
+  }
+
+  get (type: string): CompiledSpec | undefined {
+    return this.byType.get(type)
+  }
+
+  forTopic (topic: string): CompiledSpec[] {
+    return this.byTopic.get(topic) ?? []
+  }
+
+  /** The largest message a topic may carry. */
+  maxBytesFor (topic: string): number {
+    return Math.max(0, ...this.forTopic(topic).map(s => s.maxBytes))
+  }
+
+  topics (): string[] {
+    return [...this.byTopic.keys()]
+  }
+}

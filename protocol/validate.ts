@@ -1,0 +1,74 @@
+import { decodeEnvelope, senderPeerId, verifyEnvelopeSignature, type Envelope } from './envelope.js'
+import { GossipAction, GossipActionError, RejectCode } from './errors.js'
+import type { MessageRegistry } from './registry.js'
+import type { ReplayGuard } from './replay.js'
+
+/**
+ * The pure validation of one gossiped message (STYLE.md: validators throw
+ * `GossipActionError(REJECT|IGNORE, code)`; an adapter in the node maps the outcome to
+ * gossipsub and counts it). Checks run cheapest first: size before decoding, shape, topic,
+ * schema and clock before the signature, and the replay cache last, so that a message which
+ * fails anything else never takes a nonce slot.
+ */
+export interface FreshnessOptions {
+  /** Oldest acceptable message, in ms before now. */
+  maxAgeMs: number
+  /** How far a sender's clock may run ahead of ours, in ms. */
+  maxFutureMs: number
+}
+
+export const defaultFreshnessOptions: FreshnessOptions = {
+  maxAgeMs: 5 * 60_000,
+  maxFutureMs: 30_000
+}
+
+export interface ValidateDeps {
+  registry: MessageRegistry
+  replay: ReplayGuard
+  freshness: FreshnessOptions
+  now: () => number
+}
+
+export interface ValidatedMessage<B = unknown> {
+  envelope: Envelope<B>
+  /** Peer id text of the signer. */
+  sender: string
+}
+
+function reject (reason: RejectCode, detail: string): never {
+  throw new GossipActionError(GossipAction.REJECT, reason, detail)
+}
+
+/**
+ * @param topic the topic the message arrived on
+ * @param data the message bytes
+ * @param publisher peer id of the gossip-level author, when known: it must be the signer
+ */
+export async function validateGossipMessage (deps: ValidateDeps, topic: string, data: Uint8Array, publisher?: string): Promise<ValidatedMessage> {
+  const maxBytes = deps.registry.maxBytesFor(topic)
+  if (maxBytes === 0) reject(RejectCode.WRONG_TOPIC, `no message type is carried on ${topic}`)
+  if (data.length > maxBytes) reject(RejectCode.OVERSIZE, `${data.length} bytes is over the ${maxBytes} byte limit of ${topic}`)
+
+  const envelope = decodeEnvelope(data)
+  const spec = deps.registry.get(envelope.type)
+  if (spec == null) reject(RejectCode.SCHEMA, `unknown message type "${envelope.type}"`)
+  if (spec.topic !== topic) reject(RejectCode.WRONG_TOPIC, `${envelope.type} does not belong on ${topic}`)
+  if (data.length > spec.maxBytes) reject(RejectCode.OVERSIZE, `${data.length} bytes is over the ${spec.maxBytes} byte limit of ${spec.type}`)
+  if (!spec.validate(envelope.body)) {
+    const first = spec.validate.errors?.[0]
+    reject(RejectCode.SCHEMA, `${spec.type} body${first?.instancePath ?? ''} ${first?.message ?? 'is invalid'}`)
+  }
+
+  const now = deps.now()
+  if (envelope.ts < now - deps.freshness.maxAgeMs) reject(RejectCode.STALE, `message is ${now - envelope.ts} ms old`)
+  if (envelope.ts > now + deps.freshness.maxFutureMs) reject(RejectCode.FUTURE, `message is ${envelope.ts - now} ms in the future`)
+
+  if (!await verifyEnvelopeSignature(envelope)) reject(RejectCode.SIGNATURE, 'signature does not verify')
+  const sender = senderPeerId(envelope)
+  if (publisher !== undefined && publisher !== sender) reject(RejectCode.SENDER_MISMATCH, 'gossip author is not the envelope signer')
+
+  const key = `${sender}/${Buffer.from(envelope.nonce).toString('hex')}`
+  if (deps.replay.has(key, now)) reject(RejectCode.REPLAY, 'nonce already seen')
+  deps.replay.add(key, envelope.ts, now)
+  return { envelope, sender }
+}
