@@ -36,7 +36,7 @@ export function nodeInfo (c: NodeRoutesComponents): NodeInfo {
   }
 }
 
-/** /healthz, /metrics, /v1/node, /v1/mesh and POST /v1/hello. */
+/** /healthz, /metrics, /v1/node, /v1/mesh, /v1/peers and POST /v1/hello. */
 export function nodeRoutes (c: NodeRoutesComponents) {
   return (app: FastifyInstance): void => {
     app.get('/healthz', async () => ({ status: 'ok' }))
@@ -46,6 +46,17 @@ export function nodeRoutes (c: NodeRoutesComponents) {
     })
     app.get('/v1/node', async () => nodeInfo(c))
     app.get('/v1/mesh', async () => ({ peers: c.mesh.knownPeers() }))
+    app.get('/v1/peers', async () => {
+      const pubsub = c.host.services.pubsub as unknown as { getScore: (peer: string) => number }
+      return {
+        peers: c.host.getConnections().map(conn => ({
+          peerId: conn.remotePeer.toString(),
+          addr: conn.remoteAddr.toString(),
+          direction: conn.direction,
+          gossipScore: pubsub.getScore(conn.remotePeer.toString())
+        }))
+      }
+    })
     app.post('/v1/hello', async () => ({ seq: await c.mesh.sayHello() }))
   }
 }

@@ -32,6 +32,8 @@ export interface KnownPeer {
   seq: number
   agent: string
   lastSeen: number
+  /** Hellos from this peer handed to the application (validated and accepted). */
+  received: number
 }
 
 /** Debounce of the hello sent after a new connection, so a burst of connects sends one. */
@@ -115,8 +117,7 @@ export class MeshKeeper {
     const { sender, envelope } = msg
     if (sender === this.c.host.peerId.toString()) return
     const prev = this.known.get(sender)
-    if (prev != null && prev.seq > envelope.body.seq && prev.lastSeen > envelope.ts) return
-    this.known.set(sender, { peerId: sender, addrs: envelope.body.addrs, seq: envelope.body.seq, agent: envelope.body.agent, lastSeen: Date.now() })
+    this.known.set(sender, { peerId: sender, addrs: envelope.body.addrs, seq: envelope.body.seq, agent: envelope.body.agent, lastSeen: Date.now(), received: (prev?.received ?? 0) + 1 })
     if (this.c.host.getConnections().length < this.init.targetPeers) void this.discoverDial(sender, envelope.body.addrs)
   }
 

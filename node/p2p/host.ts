@@ -6,6 +6,7 @@ import { identify, type Identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
 import { bootstrap } from '@libp2p/bootstrap'
 import { gossipsub, type GossipsubEvents } from '@chainsafe/libp2p-gossipsub'
+import { createPeerScoreParams, type PeerScoreParams, type TopicScoreParams } from '@chainsafe/libp2p-gossipsub/score'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { PrivateKey, PeerDiscovery, ComponentLogger, PubSub } from '@libp2p/interface'
 
@@ -36,6 +37,37 @@ export interface HostInit {
 
 export const defaultMaxGossipFrameBytes = 1024 * 1024
 
+/**
+ * Peer scoring: a message our validators Reject counts as an invalid delivery, whose
+ * penalty grows with the square of their number, so a peer sending a handful of bad messages
+ * drops below the gossip and publish thresholds and, past nine, is greylisted (its RPCs
+ * ignored). Delivery-rate penalties are off: AAS topics are quiet, and an honest peer must
+ * not lose score for having nothing to say. Loopback peers are exempt from the same-IP
+ * penalty: they are processes of one machine (local meshes, tests), never a Sybil swarm.
+ */
+function scoreParams (topics: string[]): Partial<PeerScoreParams> {
+  const perTopic: Record<string, Partial<TopicScoreParams>> = {}
+  for (const topic of topics) {
+    perTopic[topic] = {
+      topicWeight: 1,
+      timeInMeshWeight: 0.01,
+      timeInMeshQuantum: 1000,
+      timeInMeshCap: 300,
+      firstMessageDeliveriesWeight: 0.1,
+      firstMessageDeliveriesDecay: 0.9,
+      firstMessageDeliveriesCap: 50,
+      meshMessageDeliveriesWeight: 0,
+      meshFailurePenaltyWeight: 0,
+      invalidMessageDeliveriesWeight: -1,
+      invalidMessageDeliveriesDecay: 0.99
+    }
+  }
+  return createPeerScoreParams({
+    topics: perTopic as Record<string, TopicScoreParams>,
+    IPColocationFactorWhitelist: new Set(['127.0.0.1', '::1'])
+  })
+}
+
 export async function createHost (init: HostInit): Promise<Host> {
   // @libp2p/bootstrap needs /p2p/<peerId> in each address; the mesh keeper dials the others.
   const withPeerId = init.bootstrap.filter(a => multiaddr(a).getPeerId() != null)
@@ -61,7 +93,8 @@ export async function createHost (init: HostInit): Promise<Host> {
         allowedTopics: init.topics,
         maxInboundDataLength: init.maxGossipFrameBytes,
         // hellos are small; the heartbeat keeps meshes formed quickly on small networks
-        heartbeatInterval: 700
+        heartbeatInterval: 700,
+        scoreParams: scoreParams(init.topics)
       })
     }
   })
