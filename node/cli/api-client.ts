@@ -1,9 +1,12 @@
 import { readFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { AasError, UsageError } from '../../protocol/index.js'
-import { DEFAULT_API_PORT } from '../config/index.js'
-import { RUNTIME_FILE, type RuntimeInfo } from '../node.js'
+import { AasError, UsageError } from '../../protocol/errors.js'
+import { DEFAULT_API_PORT } from '../config/defaults.js'
+import type { RuntimeInfo } from '../node.js'
+
+/** Mirrors node.ts RUNTIME_FILE without loading the daemon. */
+const RUNTIME_FILE = 'node.json'
 
 /**
  * How CLI commands reach a node's HTTP API. The URL comes from `--api`, else `AAS_API`,

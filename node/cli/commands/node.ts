@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander'
-import { AasNode, resolveConfig, type NodeInfo, type PartialConfig } from '../../index.js'
+import type { NodeInfo, PartialConfig } from '../../index.js'
 import { apiRequest, resolveApiUrl } from '../api-client.js'
 import { emit } from '../output.js'
 
@@ -27,6 +27,8 @@ export function registerNode (program: Command): void {
       if (opts.bootstrap != null) flags.bootstrap = opts.bootstrap
       if (opts.api != null) flags.api = opts.api
       if (opts.logLevel != null) flags.logLevel = opts.logLevel
+      // loaded on use: `aas --help` and the other commands need not load libp2p
+      const { AasNode, resolveConfig } = await import('../../index.js')
       const config = await resolveConfig({ file: opts.config ?? process.env.AAS_CONFIG, env: process.env, flags })
       const aas = new AasNode({ config })
       const runtime = await aas.start()
