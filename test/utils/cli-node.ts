@@ -46,9 +46,9 @@ export interface CliNode {
   process: ChildProcess
   /** Everything the node wrote on stderr so far. */
   stderr: () => string
-  /** SIGTERM, wait for exit; returns the exit code. */
+  /** SIGTERM, wait for exit; returns the exit code. A data dir made for the node is removed. */
   stop: () => Promise<number | null>
-  /** SIGKILL, wait for exit. */
+  /** SIGKILL, wait for exit (the data dir stays, for a restart on it). */
   kill: () => Promise<void>
 }
 
@@ -61,7 +61,9 @@ export interface StartCliNodeOptions {
 }
 
 export async function startCliNode (opts: StartCliNodeOptions = {}): Promise<CliNode> {
+  const ownDir = opts.dataDir == null
   const dataDir = opts.dataDir ?? await mkdtemp(join(tmpdir(), 'aas-node-'))
+  const cleanup = async (): Promise<void> => { if (ownDir) await rm(dataDir, { recursive: true, force: true }) }
   const args = [AAS_BIN, 'node', 'start', '--json', '--data', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--log-level', 'warn']
   for (const b of opts.bootstrap ?? []) args.push('--bootstrap', b)
   args.push(...(opts.args ?? []))
@@ -88,7 +90,9 @@ export async function startCliNode (opts: StartCliNodeOptions = {}): Promise<Cli
     stderr: () => stderr,
     stop: async () => {
       if (child.exitCode == null && child.signalCode == null) child.kill('SIGTERM')
-      return await exited
+      const code = await exited
+      await cleanup()
+      return code
     },
     kill: async () => {
       if (child.exitCode == null && child.signalCode == null) child.kill('SIGKILL')

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian machine to run AAS: system packages (Podman + runc for the
+# sandboxes, Prometheus's promtool for the metrics check), npm dependencies (which also
+# compiles the TypeScript), and the offline runtime images. Idempotent: run it again any time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v podman >/dev/null 2>&1 || need+=(podman)
+command -v runc >/dev/null 2>&1 || need+=(runc)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  echo "setup: installing ${need[*]} from Debian's packages" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # the prometheus package starts a server we do not need; only promtool is used
+  if [[ " ${need[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1; then
+    $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
+fi
+
+if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+
+if node bin/aas.js images --help >/dev/null 2>&1; then
+  node bin/aas.js images build
+fi
+echo "setup: done. Start a node with: npx aas node start" >&2
