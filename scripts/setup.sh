@@ -22,7 +22,7 @@ fi
 
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 
-if node bin/aas.js images --help >/dev/null 2>&1; then
+if node bin/aas.js --help | grep -qE '^\s+images\b'; then
   node bin/aas.js images build
 fi
 echo "setup: done. Start a node with: npx aas node start" >&2
