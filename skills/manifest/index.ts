@@ -1,0 +1,7 @@
+/**
+ * skills/manifest: the skill folder contract: `skill.json`'s schema, its loading and
+ * validation with errors that name the field, and the entrypoint's containment checks.
+ */
+export * from './schema.js'
+export * from './errors.js'
+export * from './load.js'

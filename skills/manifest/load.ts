@@ -1,0 +1,103 @@
+import { lstat, readFile, readdir, realpath } from 'node:fs/promises'
+import { isAbsolute, join, relative, resolve, sep } from 'node:path'
+import { Ajv } from 'ajv'
+import { manifestSchema, type Manifest } from './schema.js'
+import { ManifestError } from './errors.js'
+
+/**
+ * Reads and validates a skill folder's `skill.json`. The entrypoint must be a regular file
+ * inside the folder: no absolute path, no `..`, and no symlink anywhere on its way (a symlink
+ * could point the sandbox's read-only /skill mount at host files).
+ */
+export const MANIFEST_FILE = 'skill.json'
+const MAX_MANIFEST_BYTES = 256 * 1024
+
+const ajv = new Ajv({ allErrors: false, strict: false })
+const validate = ajv.compile<Manifest>(manifestSchema)
+/** Compiles a skill's own input/output schema; a broken schema is the author's error. */
+export const schemaCompiler = new Ajv({ allErrors: false, strict: false })
+
+function fieldOf (path: string): string {
+  return path.replace(/^\//, '').replaceAll('/', '.') || '(top level)'
+}
+
+export function validateManifest (value: unknown, where = MANIFEST_FILE): Manifest {
+  if (!validate(value)) {
+    const e = validate.errors?.[0]
+    const field = e?.keyword === 'required' ? String(e.params.missingProperty) : e?.keyword === 'additionalProperties' ? String(e.params.additionalProperty) : fieldOf(e?.instancePath ?? '')
+    const why = e?.keyword === 'required'
+      ? 'is missing'
+      : e?.keyword === 'additionalProperties' ? 'is not a known field' : `${e?.message ?? 'is invalid'}`
+    throw new ManifestError(`${where}: field "${field}" ${why}`, 'ERR_MANIFEST_SCHEMA', field)
+  }
+  for (const key of ['inputSchema', 'outputSchema'] as const) {
+    const schema = value[key]
+    if (schema == null) continue
+    try {
+      schemaCompiler.compile(schema)
+    } catch (err: any) {
+      throw new ManifestError(`${where}: field "${key}" is not a valid JSON Schema: ${err.message}`, 'ERR_MANIFEST_SCHEMA', key)
+    }
+  }
+  return value
+}
+
+export async function loadManifest (dir: string): Promise<Manifest> {
+  const root = resolve(dir)
+  const st = await lstat(root).catch(() => null)
+  if (st == null || !st.isDirectory()) throw new ManifestError(`${dir} is not a skill folder (no such directory)`, 'ERR_SKILL_DIR')
+  const file = join(root, MANIFEST_FILE)
+  const fst = await lstat(file).catch(() => null)
+  if (fst == null) throw new ManifestError(`${dir} has no ${MANIFEST_FILE}: every skill folder needs one (see the README, "Skills")`, 'ERR_MANIFEST_MISSING')
+  if (fst.isSymbolicLink()) throw new ManifestError(`${file} is a symlink: skill files must be regular files inside the folder`, 'ERR_SYMLINK', MANIFEST_FILE)
+  if (!fst.isFile() || fst.size > MAX_MANIFEST_BYTES) throw new ManifestError(`${file} must be a regular file of at most ${MAX_MANIFEST_BYTES} bytes`, 'ERR_MANIFEST_JSON')
+  let value: unknown
+  try {
+    value = JSON.parse(await readFile(file, 'utf8'))
+  } catch (err: any) {
+    throw new ManifestError(`${file} is not valid JSON: ${err.message}`, 'ERR_MANIFEST_JSON')
+  }
+  const manifest = validateManifest(value, file)
+  await checkEntrypoint(root, manifest.entrypoint)
+  await checkTree(root)
+  return manifest
+}
+
+const MAX_SKILL_FILES = 2000
+
+/** Every entry of the folder must be a regular file or a directory: no symlinks, devices, sockets. */
+async function checkTree (root: string): Promise<void> {
+  let count = 0
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      if (++count > MAX_SKILL_FILES) throw new ManifestError(`skill folder has more than ${MAX_SKILL_FILES} entries`, 'ERR_SKILL_DIR')
+      const path = join(dir, entry.name)
+      const rel = relative(root, path)
+      if (entry.isSymbolicLink()) throw new ManifestError(`${rel} is a symlink: skill files must be regular files inside the folder`, 'ERR_SYMLINK', rel)
+      if (entry.isDirectory()) await walk(path)
+      else if (!entry.isFile()) throw new ManifestError(`${rel} is not a regular file (device, socket or pipe)`, 'ERR_SKILL_DIR', rel)
+    }
+  }
+  await walk(root)
+}
+
+async function checkEntrypoint (root: string, entrypoint: string): Promise<void> {
+  if (isAbsolute(entrypoint) || entrypoint.split(/[/\\]/).includes('..')) {
+    throw new ManifestError(`skill.json: field "entrypoint" must be a path inside the skill folder, not "${entrypoint}"`, 'ERR_ENTRYPOINT', 'entrypoint')
+  }
+  // walk every component: none may be a symlink
+  let at = root
+  for (const part of entrypoint.split('/').filter(p => p !== '' && p !== '.')) {
+    at = join(at, part)
+    const st = await lstat(at).catch(() => null)
+    if (st == null) throw new ManifestError(`skill.json: field "entrypoint": ${entrypoint} does not exist in the skill folder`, 'ERR_ENTRYPOINT', 'entrypoint')
+    if (st.isSymbolicLink()) throw new ManifestError(`skill.json: field "entrypoint": ${entrypoint} goes through a symlink; skill files must be regular files inside the folder`, 'ERR_SYMLINK', 'entrypoint')
+  }
+  const st = await lstat(at)
+  if (!st.isFile()) throw new ManifestError(`skill.json: field "entrypoint": ${entrypoint} is not a regular file`, 'ERR_ENTRYPOINT', 'entrypoint')
+  const real = await realpath(at)
+  const rel = relative(await realpath(root), real)
+  if (rel.startsWith('..') || isAbsolute(rel) || rel.split(sep).includes('..')) {
+    throw new ManifestError(`skill.json: field "entrypoint" leaves the skill folder`, 'ERR_ENTRYPOINT', 'entrypoint')
+  }
+}
