@@ -1,7 +1,11 @@
 import type { Command } from 'commander'
 import { registerNode } from './node.js'
+import { registerSkill } from './skill.js'
+import { registerImages } from './images.js'
 
 /** Every top-level command group; each registers its subcommands on the program. */
 export const commands: Array<(program: Command) => void> = [
-  registerNode
+  registerNode,
+  registerSkill,
+  registerImages
 ]

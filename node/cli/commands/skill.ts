@@ -1,0 +1,85 @@
+import { readFile } from 'node:fs/promises'
+import { Command } from 'commander'
+import { UsageError } from '../../../protocol/errors.js'
+import { emit } from '../output.js'
+
+/**
+ * The `aas skill` group. Other files attach more subcommands with `skillCommand(program)`,
+ * which returns the same group.
+ */
+export function skillCommand (program: Command): Command {
+  return program.commands.find(c => c.name() === 'skill') ?? program.command('skill').description('write, test, run, pack and publish skills')
+}
+
+/** `--input JSON` or `--input @FILE` (`@-` for stdin). */
+export async function readInput (value: string): Promise<unknown> {
+  let text = value
+  if (value.startsWith('@')) {
+    const file = value.slice(1)
+    try {
+      text = file === '-' ? await readStdin() : await readFile(file, 'utf8')
+    } catch (err: any) {
+      throw new UsageError(`--input: cannot read ${file} (${err.code ?? err.message})`)
+    }
+  }
+  try {
+    return JSON.parse(text)
+  } catch (err: any) {
+    throw new UsageError(`--input is not valid JSON (${err.message}); pass JSON or @FILE`)
+  }
+}
+
+async function readStdin (): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const c of process.stdin) chunks.push(c as Buffer)
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+function positive (flag: string) {
+  return (v: string): number => {
+    const n = Number(v)
+    if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag}: "${v}" is not a positive number`)
+    return n
+  }
+}
+
+export function registerSkill (program: Command): void {
+  const skill = skillCommand(program)
+
+  skill.command('run <dir>')
+    .description('run a skill once in the local sandbox (no mesh)')
+    .requiredOption('--input <json|@file>', 'input JSON, or @FILE to read it from a file')
+    .option('--timeout <s>', 'wall-clock timeout in seconds (capped by policy)', positive('--timeout'))
+    .option('--memory <mb>', 'memory limit in MB (capped by policy)', positive('--memory'))
+    .option('--output-dir <dir>', 'copy the files the skill leaves in /output here')
+    .option('--json', 'print the run result as one JSON object')
+    .action(async (dir: string, opts) => {
+      const input = await readInput(opts.input)
+      const { SandboxRunner } = await import('../../../skills/sandbox/index.js')
+      const runner = new SandboxRunner()
+      const wish: Record<string, number> = {}
+      if (opts.timeout != null) wish.timeoutS = opts.timeout
+      if (opts.memory != null) wish.memoryMB = Math.round(opts.memory)
+      const r = await runner.run(dir, input, wish, { outputDir: opts.outputDir })
+      emit(opts.json === true, r, () => [
+        `${r.status}${r.error != null ? `: ${r.error}` : ''}  (exit ${String(r.exitCode)}, ${r.durationMs} ms, ${r.runtime} on ${r.image})`,
+        ...(r.status === 'succeeded' ? [JSON.stringify(r.output, null, 2)] : []),
+        ...(r.files.length > 0 ? [`files: ${r.files.map(f => `${f.path} (${f.size} B)`).join(', ')}`] : []),
+        ...(r.status !== 'succeeded' && r.stderrTail !== '' ? ['stderr (end):', r.stderrTail.trimEnd()] : [])
+      ].join('\n'))
+      if (r.status !== 'succeeded') process.exitCode = 1
+    })
+
+  skill.command('test <dir>')
+    .description("run every test case of the skill's manifest in the sandbox")
+    .option('--json', 'print the report as JSON')
+    .action(async (dir: string, opts) => {
+      const { testSkill } = await import('../../../skills/sandbox/test-skill.js')
+      const report = await testSkill(dir)
+      emit(opts.json === true, report, () => [
+        ...report.cases.map(c => `${c.passed ? 'ok  ' : 'FAIL'} #${c.index + 1} ${c.status}${c.passed ? '' : `: ${c.reason}`}  (${c.durationMs} ms)`),
+        `${report.name}@${report.version}: ${report.passed} of ${report.cases.length} passed`
+      ].join('\n'))
+      if (!report.ok) process.exitCode = 1
+    })
+}

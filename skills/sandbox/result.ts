@@ -1,0 +1,25 @@
+import type { Runtime } from '../manifest/index.js'
+import type { SandboxLimits } from './options.js'
+
+/** How a run ended. Exit code 0 at the CLI only for `succeeded`. */
+export type RunStatus = 'succeeded' | 'failed' | 'timeout' | 'oom' | 'killed' | 'invalid-input' | 'invalid-output' | 'error'
+
+export interface OutputFile { path: string, size: number }
+
+export interface RunResult {
+  status: RunStatus
+  /** The container's exit code (null when it did not run or was killed before exiting). */
+  exitCode: number | null
+  /** The result JSON the skill printed (when it parsed). */
+  output: unknown
+  stdoutBytes: number
+  stderrTail: string
+  durationMs: number
+  limits: SandboxLimits
+  image: string
+  runtime: Runtime
+  /** Files the skill left in /output. */
+  files: OutputFile[]
+  /** Why, for every status but `succeeded`. */
+  error?: string
+}

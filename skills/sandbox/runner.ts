@@ -1,0 +1,238 @@
+import { execFile, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { chown, chmod, cp, lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, relative, resolve } from 'node:path'
+import { promisify } from 'node:util'
+import { loadManifest, schemaCompiler, type Manifest } from '../manifest/index.js'
+import { imageSpecs } from '../images/specs.js'
+import { CappedCapture } from './capture.js'
+import { detectHost, type SandboxHost } from './host.js'
+import { SandboxError } from './errors.js'
+import { defaultSandboxOptions, effectiveLimits, type SandboxLimits, type SandboxOptions } from './options.js'
+import type { OutputFile, RunResult } from './result.js'
+
+const exec = promisify(execFile)
+
+/**
+ * Runs one skill once in a fresh Podman container with no way out (DESIGN.md "Sandbox"):
+ * no network, read-only root, every capability dropped, no new privileges, an unprivileged
+ * user, cgroup limits on memory (swap equal to memory), CPU and processes, explicit ulimits,
+ * a size-capped noexec /tmp, the skill read-only at /skill, the input read-only at /input and
+ * on stdin, one writable /output whose files are size-capped. A wall-clock timer kills the
+ * container with SIGKILL whatever the skill does with SIGTERM; stdout and stderr are read with
+ * byte caps. Every container carries labels, so ones left behind by a killed node are found
+ * and removed when a runner starts. Safe to call concurrently: each run has its own names.
+ */
+export const SANDBOX_LABEL = 'aas.sandbox'
+const OWNER_LABEL = 'aas.pid'
+const SKILL_PATH = '/skill'
+
+export interface RunOptions {
+  signal?: AbortSignal
+  /** Copy the files the skill left in /output here (else they are discarded). */
+  outputDir?: string
+}
+
+export class SandboxRunner {
+  readonly options: SandboxOptions
+  private readonly imagesSeen = new Set<string>()
+
+  constructor (options: Partial<SandboxOptions> = {}) {
+    this.options = { ...defaultSandboxOptions, ...options }
+  }
+
+  /** Removes containers of runners whose process is gone (a killed node leaves them). */
+  async start (): Promise<number> {
+    const host = await detectHost()
+    const { stdout } = await exec('podman', ['ps', '-a', '--filter', `label=${SANDBOX_LABEL}=1`, '--format', `{{.Names}} {{index .Labels "${OWNER_LABEL}"}}`])
+    const stale = stdout.split('\n').map(l => l.trim().split(' ')).filter(([name, pid]) => name !== '' && !alive(Number(pid)))
+    for (const [name] of stale) await this.remove(name, host)
+    return stale.length
+  }
+
+  async run (skillDir: string, input: unknown, wish: Partial<SandboxLimits> = {}, opts: RunOptions = {}): Promise<RunResult> {
+    const manifest = await loadManifest(skillDir)
+    const host = await detectHost()
+    if (!host.limitsEnforced && !this.options.allowUnenforcedLimits) {
+      throw new SandboxError('this host cannot enforce sandbox limits (rootless Podman on cgroup v1): run the node as root, move to cgroup v2, or set sandbox.allowUnenforcedLimits to accept the risk', 'ERR_LIMITS_UNENFORCED')
+    }
+    const limits = effectiveLimits(this.options, manifest.resources, wish)
+    const image = this.options.images[manifest.runtime]
+    const base: RunResult = { status: 'error', exitCode: null, output: null, stdoutBytes: 0, stderrTail: '', durationMs: 0, limits, image, runtime: manifest.runtime, files: [] }
+
+    const inputText = JSON.stringify(input ?? null)
+    if (Buffer.byteLength(inputText) > this.options.maxInputBytes) {
+      return { ...base, status: 'invalid-input', error: `input is ${Buffer.byteLength(inputText)} bytes, over the ${this.options.maxInputBytes} byte limit` }
+    }
+    const inputError = schemaError(manifest.inputSchema, input)
+    if (inputError != null) return { ...base, status: 'invalid-input', error: `input ${inputError}` }
+    await this.requireImage(image)
+
+    const work = await mkdtemp(join(tmpdir(), 'aas-run-'))
+    const name = `aas-sbx-${randomBytes(8).toString('hex')}`
+    try {
+      await mkdir(join(work, 'input'))
+      await writeFile(join(work, 'input', 'input.json'), inputText, { mode: 0o644 })
+      const outDir = join(work, 'output')
+      await mkdir(outDir, { mode: 0o700 })
+      if (!host.rootless) await chown(outDir, 65534, 65534)
+      else await chmod(outDir, 0o777)
+      const result = await this.exec(name, host, manifest, resolve(skillDir), work, inputText, limits, opts.signal)
+      const full = { ...base, ...result }
+      const files = await collectFiles(outDir, this.options)
+      full.files = files.files
+      if (files.error != null && full.status === 'succeeded') Object.assign(full, { status: 'invalid-output', error: files.error })
+      if (full.status === 'succeeded') {
+        const outputError = schemaError(manifest.outputSchema, full.output)
+        if (outputError != null) Object.assign(full, { status: 'invalid-output', error: `output ${outputError}` })
+      }
+      if (opts.outputDir != null && files.error == null && files.files.length > 0) await cp(outDir, opts.outputDir, { recursive: true })
+      return full
+    } finally {
+      await this.remove(name, host)
+      await rm(work, { recursive: true, force: true })
+    }
+  }
+
+  private async exec (name: string, host: SandboxHost, manifest: Manifest, skillDir: string, work: string, inputText: string, limits: SandboxLimits, signal?: AbortSignal): Promise<Partial<RunResult>> {
+    const o = this.options
+    const args = [
+      '--runtime', host.ociRuntime, 'run', '-i', '--pull', 'never', '--name', name,
+      '--label', `${SANDBOX_LABEL}=1`, '--label', `${OWNER_LABEL}=${process.pid}`,
+      '--network', 'none', '--no-hosts', '--hostname', 'sandbox',
+      '--read-only', '--read-only-tmpfs=false',
+      '--cap-drop', 'all', '--security-opt', 'no-new-privileges',
+      '--user', o.user,
+      '--pids-limit', String(limits.pids),
+      '--memory', `${limits.memoryMB}m`, '--memory-swap', `${limits.memoryMB}m`,
+      '--cpus', String(limits.cpus),
+      '--ulimit', 'nofile=256:256', '--ulimit', 'nproc=1024:1024', '--ulimit', 'core=0:0',
+      '--ulimit', `fsize=${o.maxOutputFileBytes}:${o.maxOutputFileBytes}`,
+      '--tmpfs', `/tmp:rw,size=${o.tmpMB}m,mode=1777,nosuid,nodev,noexec`,
+      '--mount', `type=bind,source=${skillDir},destination=${SKILL_PATH},ro=true`,
+      '--mount', `type=bind,source=${join(work, 'input')},destination=/input,ro=true`,
+      '--mount', `type=bind,source=${join(work, 'output')},destination=/output`,
+      '--workdir', '/tmp', '--log-driver', 'none',
+      '--env', 'HOME=/tmp', '--env', 'LANG=C.UTF-8', '--env', 'PATH=/usr/local/bin:/usr/bin:/bin',
+      '--env', 'PYTHONDONTWRITEBYTECODE=1', '--env', 'AAS_INPUT=/input/input.json', '--env', 'AAS_OUTPUT=/output',
+      this.options.images[manifest.runtime],
+      ...imageSpecs[manifest.runtime].command, `${SKILL_PATH}/${manifest.entrypoint}`
+    ]
+    const started = performance.now()
+    const child = spawn('podman', args, { stdio: ['pipe', 'pipe', 'pipe'], env: podmanEnv() })
+    let why: 'timeout' | 'killed' | 'output-cap' | undefined
+    const kill = (reason: typeof why): void => {
+      if (why != null) return
+      why = reason
+      void this.killContainer(name, host, child)
+    }
+    const stdout = new CappedCapture(child.stdout, o.maxStdoutBytes, false, () => { kill('output-cap') })
+    const stderr = new CappedCapture(child.stderr, o.stderrTailBytes, true)
+    child.stdin.on('error', () => {}) // a skill that never reads its input closes the pipe early
+    child.stdin.end(inputText)
+    const timer = setTimeout(() => { kill('timeout') }, limits.timeoutS * 1000)
+    const onAbort = (): void => { kill('killed') }
+    signal?.addEventListener('abort', onAbort, { once: true })
+    if (signal?.aborted === true) onAbort()
+
+    const exitCode = await new Promise<number | null>((resolve) => {
+      child.on('error', () => { resolve(null) })
+      child.on('close', (code) => { resolve(code) })
+    })
+    clearTimeout(timer)
+    signal?.removeEventListener('abort', onAbort)
+    const durationMs = Math.round(performance.now() - started)
+    const common = { exitCode, stdoutBytes: stdout.total, stderrTail: stderr.text(), durationMs }
+
+    if (why === 'timeout') return { ...common, status: 'timeout', error: `killed after the ${limits.timeoutS} s timeout` }
+    if (why === 'killed') return { ...common, status: 'killed', error: 'cancelled' }
+    if (why === 'output-cap') return { ...common, status: 'killed', error: `stdout passed the ${o.maxStdoutBytes} byte cap` }
+    if (await this.oomKilled(name)) return { ...common, status: 'oom', error: `out of memory (limit ${limits.memoryMB} MB)` }
+    if (exitCode === 125 || exitCode === 126 || exitCode === 127 || exitCode == null) {
+      // podman's own failures (125: podman error; 126/127: the command could not run)
+      const line = stderr.text().trim().split('\n').pop() ?? ''
+      if (/^Error: /.test(line) || exitCode == null) return { ...common, status: 'error', error: line.replace(/^Error: /, 'podman: ') || 'podman failed' }
+    }
+    if (exitCode !== 0) return { ...common, status: 'failed', error: `the skill exited with code ${exitCode}` }
+    try {
+      return { ...common, status: 'succeeded', output: JSON.parse(stdout.text()) }
+    } catch {
+      return { ...common, status: 'invalid-output', error: 'stdout is not one JSON value' }
+    }
+  }
+
+  private async killContainer (name: string, host: SandboxHost, child: ReturnType<typeof spawn>): Promise<void> {
+    // retry until the podman client has exited: the container may still be starting
+    while (child.exitCode == null && child.signalCode == null) {
+      await exec('podman', ['--runtime', host.ociRuntime, 'kill', '--signal', 'KILL', name], { env: podmanEnv() }).catch(() => {})
+      await new Promise(resolve => setTimeout(resolve, 250))
+    }
+  }
+
+  private async oomKilled (name: string): Promise<boolean> {
+    try {
+      const { stdout } = await exec('podman', ['inspect', '--format', '{{.State.OOMKilled}}', name], { env: podmanEnv() })
+      return stdout.trim() === 'true'
+    } catch { return false }
+  }
+
+  private async remove (name: string, host: SandboxHost): Promise<void> {
+    await exec('podman', ['--runtime', host.ociRuntime, 'rm', '-f', '--time', '0', name], { env: podmanEnv() }).catch(() => {})
+  }
+
+  private async requireImage (image: string): Promise<void> {
+    if (this.imagesSeen.has(image)) return
+    try {
+      await exec('podman', ['image', 'exists', image], { env: podmanEnv() })
+      this.imagesSeen.add(image)
+    } catch {
+      throw new SandboxError(`runtime image ${image} is missing: build it with "aas images build"`, 'ERR_IMAGE_MISSING')
+    }
+  }
+}
+
+function alive (pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err: any) {
+    return err.code === 'EPERM'
+  }
+}
+
+/** The podman client's environment: the host's, minus what would only slow or leak. */
+function podmanEnv (): NodeJS.ProcessEnv {
+  const env = { ...process.env }
+  for (const k of Object.keys(env)) if (k.startsWith('NODE_') || k.startsWith('AAS_')) delete env[k]
+  return env
+}
+
+function schemaError (schema: Record<string, unknown> | undefined, value: unknown): string | undefined {
+  if (schema == null) return undefined
+  const validate = schemaCompiler.compile(schema)
+  if (validate(value)) return undefined
+  const e = validate.errors?.[0]
+  return `${e?.instancePath === '' ? '' : `field "${(e?.instancePath ?? '').slice(1).replaceAll('/', '.')}" `}${e?.message ?? 'does not match the schema'}`
+}
+
+async function collectFiles (dir: string, o: SandboxOptions): Promise<{ files: OutputFile[], error?: string }> {
+  const files: OutputFile[] = []
+  let total = 0
+  let error: string | undefined
+  const walk = async (at: string): Promise<void> => {
+    for (const entry of await readdir(at, { withFileTypes: true })) {
+      const path = join(at, entry.name)
+      if (entry.isDirectory()) { await walk(path); continue }
+      const st = await lstat(path)
+      if (!st.isFile()) { error ??= `/output/${relative(dir, path)} is not a regular file`; continue }
+      total += st.size
+      files.push({ path: relative(dir, path), size: st.size })
+      if (files.length > 1000) error ??= 'more than 1000 files in /output'
+    }
+  }
+  await walk(dir)
+  if (total > o.maxOutputBytes) error ??= `/output holds ${total} bytes, over the ${o.maxOutputBytes} byte cap`
+  return { files: files.sort((a, b) => a.path.localeCompare(b.path)), error }
+}
