@@ -22,7 +22,5 @@ fi
 
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 
-if node bin/aas.js --help | grep -qE '^\s+images\b'; then
-  node bin/aas.js images build
-fi
+bash scripts/build-images.sh
 echo "setup: done. Start a node with: npx aas node start" >&2

@@ -1,5 +1,6 @@
 import { homedir } from 'node:os'
 import { join } from 'node:path'
+import { defaultSandboxOptions as sb } from '../../skills/sandbox/options.js'
 import type { NodeConfig } from './schema.js'
 
 export const DEFAULT_P2P_PORT = 7400
@@ -14,6 +15,15 @@ export function defaultNodeConfig (): NodeConfig {
     api: `127.0.0.1:${DEFAULT_API_PORT}`,
     logLevel: 'info',
     gossip: { maxAgeS: 300, maxFutureS: 30, helloIntervalS: 30 },
-    mesh: { targetPeers: 8, maxConnections: 300, redialIntervalS: 5, dialTimeoutS: 10 }
+    mesh: { targetPeers: 8, maxConnections: 300, redialIntervalS: 5, dialTimeoutS: 10 },
+    sandbox: {
+      defaults: { ...sb.defaults },
+      max: { ...sb.max },
+      images: { ...sb.images },
+      maxStdoutBytes: sb.maxStdoutBytes,
+      maxInputBytes: sb.maxInputBytes,
+      tmpMB: sb.tmpMB,
+      allowUnenforcedLimits: sb.allowUnenforcedLimits
+    }
   }
 }

@@ -12,7 +12,8 @@ import { ConfigError } from './errors.js'
  * variables, then command-line flags (later wins), then validates the result as a whole.
  * Every error names the field and where the value came from.
  */
-export type PartialConfig = { [K in keyof NodeConfig]?: NodeConfig[K] extends object ? (NodeConfig[K] extends unknown[] ? NodeConfig[K] : Partial<NodeConfig[K]>) : NodeConfig[K] }
+type DeepPartial<T> = T extends unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T
+export type PartialConfig = DeepPartial<NodeConfig>
 
 export interface ResolveConfigInit {
   /** Path of a JSON config file. */
@@ -33,17 +34,17 @@ export const ENV_VARS: Record<string, { key: keyof NodeConfig, list?: boolean }>
 const ajv = new Ajv({ allErrors: false, strict: true })
 const validateConfig = ajv.compile<NodeConfig>(NodeConfigSchema)
 
-function merge (base: NodeConfig, over: PartialConfig | undefined): NodeConfig {
-  if (over == null) return base
+const isPlainObject = (v: unknown): v is Record<string, unknown> => v != null && typeof v === 'object' && !Array.isArray(v)
+
+/** Deep merge of plain objects (a file may set `sandbox.max.memoryMB` alone); arrays and scalars replace. */
+function merge<T> (base: T, over: unknown): T {
+  if (!isPlainObject(over) || !isPlainObject(base)) return (over === undefined ? base : over) as T
   const out: Record<string, unknown> = { ...base }
   for (const [k, v] of Object.entries(over)) {
     if (v === undefined) continue
-    const b = (base as Record<string, unknown>)[k]
-    out[k] = (b != null && typeof b === 'object' && !Array.isArray(b) && v != null && typeof v === 'object' && !Array.isArray(v))
-      ? { ...b, ...v }
-      : v
+    out[k] = merge(out[k], v)
   }
-  return out as NodeConfig
+  return out as T
 }
 
 export async function readConfigFile (file: string): Promise<PartialConfig> {

@@ -25,6 +25,36 @@ export const MeshConfigSchema = Type.Object({
   dialTimeoutS: Type.Integer({ minimum: 1, maximum: 300 })
 }, { additionalProperties: false })
 
+const Limits = (max: { memoryMB: number, cpus: number, pids: number, timeoutS: number }) => Type.Object({
+  memoryMB: Type.Integer({ minimum: 16, maximum: max.memoryMB }),
+  cpus: Type.Number({ exclusiveMinimum: 0, maximum: max.cpus }),
+  pids: Type.Integer({ minimum: 4, maximum: max.pids }),
+  timeoutS: Type.Integer({ minimum: 1, maximum: max.timeoutS })
+}, { additionalProperties: false })
+const SandboxLimitsSchema = Limits({ memoryMB: 65_536, cpus: 256, pids: 65_536, timeoutS: 86_400 })
+
+/** The node's sandbox policy (skills/sandbox): what a skill's manifest may ask for, at most. */
+export const SandboxConfigSchema = Type.Object({
+  /** Limits of a skill that asks for none. */
+  defaults: SandboxLimitsSchema,
+  /** Caps on what a manifest or a caller may ask. */
+  max: SandboxLimitsSchema,
+  /** Runtime → image; any image with the interpreter at the same path works. */
+  images: Type.Object({
+    python3: Type.String({ minLength: 1 }),
+    node: Type.String({ minLength: 1 }),
+    sh: Type.String({ minLength: 1 })
+  }, { additionalProperties: false }),
+  /** Largest result JSON on stdout; past it the run is killed. */
+  maxStdoutBytes: Type.Integer({ minimum: 1024, maximum: 256 * 1024 * 1024 }),
+  /** Largest input JSON. */
+  maxInputBytes: Type.Integer({ minimum: 1024, maximum: 256 * 1024 * 1024 }),
+  /** Size of the /tmp tmpfs. */
+  tmpMB: Type.Integer({ minimum: 1, maximum: 65_536 }),
+  /** Run even where the host cannot enforce limits (rootless Podman on cgroup v1). */
+  allowUnenforcedLimits: Type.Boolean()
+}, { additionalProperties: false })
+
 export const NodeConfigSchema = Type.Object({
   /** Where the node keeps its identity, database and blobs. */
   dataDir: Type.String({ minLength: 1 }),
@@ -36,9 +66,11 @@ export const NodeConfigSchema = Type.Object({
   api: Type.String({ minLength: 1 }),
   logLevel: LogLevel,
   gossip: GossipConfigSchema,
-  mesh: MeshConfigSchema
+  mesh: MeshConfigSchema,
+  sandbox: SandboxConfigSchema
 }, { additionalProperties: false })
 
 export type NodeConfig = Static<typeof NodeConfigSchema>
 export type GossipConfig = Static<typeof GossipConfigSchema>
 export type MeshConfig = Static<typeof MeshConfigSchema>
+export type SandboxConfig = Static<typeof SandboxConfigSchema>

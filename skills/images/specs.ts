@@ -18,6 +18,8 @@ export interface RuntimeImageSpec {
   links: Array<[string, string]>
   /** argv prefix; the entrypoint's path is appended. */
   command: string[]
+  /** Interpreter flags that follow the memory limit (so V8 fails cleanly before the cgroup kills it). */
+  memoryArgs?: (memoryMB: number) => string[]
 }
 
 const notAtRunTime = [/^perl/, /^libperl/, /^dpkg$/, /^install-info$/, /^debconf/, /^cdebconf/, /^libdebian-installer/, /^tar$/, /^readline-common$/, /^mailcap$/, /^mime-support$/, /^ca-certificates$/, /^openssl$/, /^libnewt/, /^libslang/, /^libtextwrap/]
@@ -42,7 +44,8 @@ export const imageSpecs: Record<Runtime, RuntimeImageSpec> = {
     roots: ['dash', 'nodejs'],
     exclude: [...notAtRunTime, /^python3/, /^libpython/],
     links: [['bin/sh', 'dash']],
-    command: ['/usr/bin/node', '--max-old-space-size=256']
+    command: ['/usr/bin/node'],
+    memoryArgs: (mb) => [`--max-old-space-size=${Math.max(16, Math.floor(mb * 0.75))}`]
   }
 }
 

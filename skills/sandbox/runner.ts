@@ -36,7 +36,8 @@ export interface RunOptions {
 
 export class SandboxRunner {
   readonly options: SandboxOptions
-  private readonly imagesSeen = new Set<string>()
+  /** Configured image → the content-tagged reference it resolved to (runs use and report that). */
+  private readonly imagesSeen = new Map<string, string>()
 
   constructor (options: Partial<SandboxOptions> = {}) {
     this.options = { ...defaultSandboxOptions, ...options }
@@ -58,7 +59,7 @@ export class SandboxRunner {
       throw new SandboxError('this host cannot enforce sandbox limits (rootless Podman on cgroup v1): run the node as root, move to cgroup v2, or set sandbox.allowUnenforcedLimits to accept the risk', 'ERR_LIMITS_UNENFORCED')
     }
     const limits = effectiveLimits(this.options, manifest.resources, wish)
-    const image = this.options.images[manifest.runtime]
+    let image = this.options.images[manifest.runtime]
     const base: RunResult = { status: 'error', exitCode: null, output: null, stdoutBytes: 0, stderrTail: '', durationMs: 0, limits, image, runtime: manifest.runtime, files: [] }
 
     const inputText = JSON.stringify(input ?? null)
@@ -67,7 +68,7 @@ export class SandboxRunner {
     }
     const inputError = schemaError(manifest.inputSchema, input)
     if (inputError != null) return { ...base, status: 'invalid-input', error: `input ${inputError}` }
-    await this.requireImage(image)
+    image = base.image = await this.requireImage(image)
 
     const work = await mkdtemp(join(tmpdir(), 'aas-run-'))
     const name = `aas-sbx-${randomBytes(8).toString('hex')}`
@@ -78,7 +79,7 @@ export class SandboxRunner {
       await mkdir(outDir, { mode: 0o700 })
       if (!host.rootless) await chown(outDir, 65534, 65534)
       else await chmod(outDir, 0o777)
-      const result = await this.exec(name, host, manifest, resolve(skillDir), work, inputText, limits, opts.signal)
+      const result = await this.exec(name, host, manifest, image, resolve(skillDir), work, inputText, limits, opts.signal)
       const full = { ...base, ...result }
       const files = await collectFiles(outDir, this.options)
       full.files = files.files
@@ -95,7 +96,7 @@ export class SandboxRunner {
     }
   }
 
-  private async exec (name: string, host: SandboxHost, manifest: Manifest, skillDir: string, work: string, inputText: string, limits: SandboxLimits, signal?: AbortSignal): Promise<Partial<RunResult>> {
+  private async exec (name: string, host: SandboxHost, manifest: Manifest, image: string, skillDir: string, work: string, inputText: string, limits: SandboxLimits, signal?: AbortSignal): Promise<Partial<RunResult>> {
     const o = this.options
     const args = [
       '--runtime', host.ociRuntime, 'run', '-i', '--pull', 'never', '--name', name,
@@ -116,8 +117,9 @@ export class SandboxRunner {
       '--workdir', '/tmp', '--log-driver', 'none',
       '--env', 'HOME=/tmp', '--env', 'LANG=C.UTF-8', '--env', 'PATH=/usr/local/bin:/usr/bin:/bin',
       '--env', 'PYTHONDONTWRITEBYTECODE=1', '--env', 'AAS_INPUT=/input/input.json', '--env', 'AAS_OUTPUT=/output',
-      this.options.images[manifest.runtime],
-      ...imageSpecs[manifest.runtime].command, `${SKILL_PATH}/${manifest.entrypoint}`
+      image,
+      ...imageSpecs[manifest.runtime].command, ...(imageSpecs[manifest.runtime].memoryArgs?.(limits.memoryMB) ?? []),
+      `${SKILL_PATH}/${manifest.entrypoint}`
     ]
     const started = performance.now()
     const child = spawn('podman', args, { stdio: ['pipe', 'pipe', 'pipe'], env: podmanEnv() })
@@ -181,11 +183,17 @@ export class SandboxRunner {
     await exec('podman', ['--runtime', host.ociRuntime, 'rm', '-f', '--time', '0', name], { env: podmanEnv() }).catch(() => {})
   }
 
-  private async requireImage (image: string): Promise<void> {
-    if (this.imagesSeen.has(image)) return
+  /** Checks the image is present and pins a moving tag (`:latest`) to its content tag. */
+  private async requireImage (image: string): Promise<string> {
+    const seen = this.imagesSeen.get(image)
+    if (seen != null) return seen
     try {
-      await exec('podman', ['image', 'exists', image], { env: podmanEnv() })
-      this.imagesSeen.add(image)
+      const { stdout } = await exec('podman', ['image', 'inspect', '--format', '{{json .RepoTags}}', image], { env: podmanEnv() })
+      const repo = image.replace(/[:@][^:/]*$/, '')
+      const tags = (JSON.parse(stdout.trim()) as string[] | null) ?? []
+      const pinned = tags.find(t => t.startsWith(`${repo}:`) && !t.endsWith(':latest')) ?? image
+      this.imagesSeen.set(image, pinned)
+      return pinned
     } catch {
       throw new SandboxError(`runtime image ${image} is missing: build it with "aas images build"`, 'ERR_IMAGE_MISSING')
     }

@@ -43,7 +43,8 @@ export function registerNode (program: Command): void {
           aas.log.info({ signal }, 'stopping')
           const force = setTimeout(() => { process.exit(0) }, STOP_GRACE_MS)
           force.unref()
-          aas.stop().finally(resolve)
+          // a close step that fails is logged, never an unhandled rejection (exit 1)
+          aas.stop().catch((err) => { aas.log.warn({ err }, 'stop: a close step failed') }).finally(resolve)
         }
         process.once('SIGINT', onSignal)
         process.once('SIGTERM', onSignal)

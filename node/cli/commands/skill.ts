@@ -43,6 +43,16 @@ function positive (flag: string) {
   }
 }
 
+/**
+ * A sandbox runner with the node's policy (config file, then `AAS_*` environment): the same
+ * limits and images a node would apply, so a local run shows what the mesh would do.
+ */
+export async function configuredRunner (configFile?: string): Promise<import('../../../skills/sandbox/index.js').SandboxRunner> {
+  const [{ resolveConfig }, { SandboxRunner }] = await Promise.all([import('../../config/index.js'), import('../../../skills/sandbox/index.js')])
+  const config = await resolveConfig({ file: configFile, env: process.env })
+  return new SandboxRunner({ ...config.sandbox })
+}
+
 export function registerSkill (program: Command): void {
   const skill = skillCommand(program)
 
@@ -52,11 +62,11 @@ export function registerSkill (program: Command): void {
     .option('--timeout <s>', 'wall-clock timeout in seconds (capped by policy)', positive('--timeout'))
     .option('--memory <mb>', 'memory limit in MB (capped by policy)', positive('--memory'))
     .option('--output-dir <dir>', 'copy the files the skill leaves in /output here')
+    .option('--config <file>', 'node config file whose sandbox policy applies')
     .option('--json', 'print the run result as one JSON object')
     .action(async (dir: string, opts) => {
       const input = await readInput(opts.input)
-      const { SandboxRunner } = await import('../../../skills/sandbox/index.js')
-      const runner = new SandboxRunner()
+      const runner = await configuredRunner(opts.config)
       const wish: Record<string, number> = {}
       if (opts.timeout != null) wish.timeoutS = opts.timeout
       if (opts.memory != null) wish.memoryMB = Math.round(opts.memory)
@@ -72,10 +82,11 @@ export function registerSkill (program: Command): void {
 
   skill.command('test <dir>')
     .description("run every test case of the skill's manifest in the sandbox")
+    .option('--config <file>', 'node config file whose sandbox policy applies')
     .option('--json', 'print the report as JSON')
     .action(async (dir: string, opts) => {
       const { testSkill } = await import('../../../skills/sandbox/test-skill.js')
-      const report = await testSkill(dir)
+      const report = await testSkill(dir, await configuredRunner(opts.config))
       emit(opts.json === true, report, () => [
         ...report.cases.map(c => `${c.passed ? 'ok  ' : 'FAIL'} #${c.index + 1} ${c.status}${c.passed ? '' : `: ${c.reason}`}  (${c.durationMs} ms)`),
         `${report.name}@${report.version}: ${report.passed} of ${report.cases.length} passed`
