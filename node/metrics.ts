@@ -1,4 +1,4 @@
-import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client'
+import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client'
 import { GossipAction, RejectCode } from '../protocol/index.js'
 
 /**
@@ -40,6 +40,39 @@ export function createMetrics (init: MetricsInit = {}) {
       name: 'aas_gossip_published_total',
       help: 'Gossip messages this node published, by topic',
       labelNames: ['topic'],
+      registers: [registry]
+    }),
+    skillReleases: new Counter<'source' | 'result' | 'reason'>({
+      name: 'aas_skill_releases_total',
+      help: 'Skill release announcements handled, by source (gossip, sync, local), result (indexed, duplicate, refused) and reason',
+      labelNames: ['source', 'result', 'reason'],
+      registers: [registry]
+    }),
+    skillIndexSize: new Gauge({
+      name: 'aas_skill_index_releases',
+      help: 'Skill releases in this node\'s index',
+      registers: [registry]
+    }),
+    skillFetches: new Counter<'result' | 'reason'>({
+      name: 'aas_skill_fetch_attempts_total',
+      help: 'Bundle fetch attempts from one provider, by result (ok, failed) and reason',
+      labelNames: ['result', 'reason'],
+      registers: [registry]
+    }),
+    skillFetchBytes: new Counter({
+      name: 'aas_skill_fetch_bytes_total',
+      help: 'Verified bundle bytes fetched from peers',
+      registers: [registry]
+    }),
+    skillServedBytes: new Counter({
+      name: 'aas_skill_served_bytes_total',
+      help: 'Bundle bytes served to peers',
+      registers: [registry]
+    }),
+    skillFetchSeconds: new Histogram({
+      name: 'aas_skill_fetch_seconds',
+      help: 'Time to fetch and verify one bundle from a provider',
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers: [registry]
     })
   }

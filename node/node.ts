@@ -12,7 +12,12 @@ import { createLogger, type Logger } from './log.js'
 import { createHost, defaultMaxGossipFrameBytes, type Host } from './p2p/host.js'
 import { GossipRouter } from './gossip/index.js'
 import { MeshKeeper } from './mesh/index.js'
-import { ApiServer, nodeRoutes, nodeInfo, type NodeInfo } from './api/index.js'
+import { ApiServer, nodeRoutes, nodeInfo, skillRoutes, type NodeInfo } from './api/index.js'
+import { Bucket } from './store/index.js'
+import { BlobStore } from '../skills/store/blobstore.js'
+import { TrustPolicy } from '../federation/trust.js'
+import { SkillIndex } from './skills/skill-index.js'
+import { SkillService } from './skills/service.js'
 import { ListenError } from './errors.js'
 
 /**
@@ -52,6 +57,10 @@ export class AasNode {
   gossip!: GossipRouter
   mesh!: MeshKeeper
   api!: ApiServer
+  blobs!: BlobStore
+  trust!: TrustPolicy
+  skillIndex!: SkillIndex
+  skills!: SkillService
   private startedAt = 0
   /** Undo steps of a (partial) start, run in reverse by stop. */
   private readonly closers: Array<() => Promise<void> | void> = []
@@ -85,6 +94,12 @@ export class AasNode {
 
     this.privateKey = await loadOrCreateIdentity(config.dataDir)
 
+    this.blobs = new BlobStore(config.dataDir)
+    await this.blobs.open()
+    this.trust = new TrustPolicy(config.trust.authors)
+    this.skillIndex = new SkillIndex(this.store.sublevel(Bucket.skills), this.trust)
+    await this.skillIndex.load()
+
     this.host = await createHost({
       privateKey: this.privateKey,
       listen: config.listen,
@@ -109,6 +124,10 @@ export class AasNode {
         dialTimeoutMs: config.mesh.dialTimeoutS * 1000
       }
     )
+    this.skills = new SkillService(
+      { host: this.host, gossip: this.gossip, mesh: this.mesh, index: this.skillIndex, blobs: this.blobs, trust: this.trust, registry: this.registry, metrics: this.metrics, log: log.child({ part: 'skills' }) },
+      { maxBundleBytes: config.skills.maxBundleBytes, fetchTimeoutMs: config.skills.fetchTimeoutS * 1000, fetchStallMs: config.skills.fetchStallS * 1000 }
+    )
     this.metrics.setPeerSource(() => this.host.getPeers().length)
 
     try {
@@ -118,6 +137,8 @@ export class AasNode {
       throw listenError(err, config.listen)
     }
     this.closers.push(async () => { await this.host.stop() })
+    await this.skills.start()
+    this.closers.push(() => { this.skills.stop() })
     this.gossip.start()
     this.closers.push(() => { this.gossip.stop() })
     this.mesh.start()
@@ -125,7 +146,8 @@ export class AasNode {
 
     this.startedAt = Date.now()
     this.api = new ApiServer({ listen: config.api }, [
-      nodeRoutes({ host: this.host, mesh: this.mesh, registry: this.metrics.registry, startedAt: this.startedAt })
+      nodeRoutes({ host: this.host, mesh: this.mesh, registry: this.metrics.registry, startedAt: this.startedAt }),
+      skillRoutes({ skills: this.skills, index: this.skillIndex, maxBundleBytes: config.skills.maxBundleBytes })
     ])
     const api = await this.api.start().catch(async (err) => { await this.api.stop().catch(() => {}); throw err })
     this.closers.push(async () => { await this.api.stop() })

@@ -34,7 +34,15 @@ export enum RejectCode {
   SENDER_MISMATCH = 'sender-mismatch',
   STALE = 'stale',
   FUTURE = 'future',
-  REPLAY = 'replay'
+  REPLAY = 'replay',
+  /** A skill release whose author signature or manifest digest does not verify. */
+  RELEASE_SIGNATURE = 'release-signature',
+  /** A release by an author this node's trust policy does not accept. */
+  UNTRUSTED_AUTHOR = 'untrusted-author',
+  /** A release older than one already indexed for the same name and author. */
+  ROLLBACK = 'rollback',
+  /** Same name, version and author as an indexed release, other content. */
+  CONFLICT = 'conflict'
 }
 
 export enum GossipAction {

@@ -11,12 +11,16 @@ export * from './replay.js'
 export * from './registry.js'
 export * from './validate.js'
 export * from './topics.js'
+export * from './keys.js'
+export * from './release.js'
 export { hello, type HelloBody } from './messages/hello.js'
+export { skillRelease, checkSkillRelease, SKILL_RELEASE_MAX_BYTES, type SkillReleaseBody } from './messages/skill-release.js'
 
 import { MessageRegistry, type MessageSpec } from './registry.js'
 import { hello } from './messages/hello.js'
+import { skillRelease } from './messages/skill-release.js'
 
 /** The registry of every message type this version speaks. */
 export function defaultRegistry (): MessageRegistry {
-  return new MessageRegistry([hello as MessageSpec<unknown>])
+  return new MessageRegistry([hello, skillRelease] as Array<MessageSpec<unknown>>)
 }

@@ -10,6 +10,11 @@ export interface MessageSpec<B> {
   maxBytes: number
   /** JSON Schema of the body (checked against `B` where it is written, with JSONSchemaType). */
   schema: object
+  /**
+   * A pure check of what a schema cannot say (an inner signature, a digest), run after the
+   * envelope's signature; throws GossipActionError.
+   */
+  check?: (body: B) => Promise<void>
   /** Phantom: ties the spec to its body type. */
   readonly __body?: B
 }
@@ -19,6 +24,7 @@ export interface CompiledSpec {
   topic: string
   maxBytes: number
   validate: ValidateFunction
+  check?: (body: any) => Promise<void>
 }
 
 /** Every message type, compiled once; lookups by type and by topic. */
@@ -30,7 +36,7 @@ export class MessageRegistry {
   constructor (specs: Array<MessageSpec<unknown>>) {
     for (const spec of specs) {
       if (this.byType.has(spec.type)) throw new Error(`message type ${spec.type} registered twice`)
-      const compiled: CompiledSpec = { type: spec.type, topic: spec.topic, maxBytes: spec.maxBytes, validate: this.ajv.compile(spec.schema) }
+      const compiled: CompiledSpec = { type: spec.type, topic: spec.topic, maxBytes: spec.maxBytes, validate: this.ajv.compile(spec.schema), check: spec.check }
       this.byType.set(spec.type, compiled)
       this.byTopic.set(spec.topic, [...(this.byTopic.get(spec.topic) ?? []), compiled])
     }

@@ -67,6 +67,8 @@ export async function validateGossipMessage (deps: ValidateDeps, topic: string, 
   const sender = senderPeerId(envelope)
   if (publisher !== undefined && publisher !== sender) reject(RejectCode.SENDER_MISMATCH, 'gossip author is not the envelope signer')
 
+  await spec.check?.(envelope.body)
+
   const key = `${sender}/${Buffer.from(envelope.nonce).toString('hex')}`
   if (deps.replay.has(key, now)) reject(RejectCode.REPLAY, 'nonce already seen')
   deps.replay.add(key, envelope.ts, now)

@@ -1,3 +1,4 @@
 /** node/api: the node's HTTP API (loopback by default) and its route groups. */
 export * from './server.js'
 export * from './node-routes.js'
+export * from './skill-routes.js'

@@ -64,6 +64,8 @@ export async function apiRequest<T> (base: string, path: string, init: { method?
   let body: any
   try { body = text === '' ? undefined : JSON.parse(text) } catch { body = undefined }
   if (!res.ok) {
+    // an AAS error from the node is shown as the node said it; anything else with the URL
+    if (typeof body?.code === 'string' && typeof body?.message === 'string') throw new ApiError(body.message, 'ERR_API_STATUS', res.status)
     const msg = typeof body?.message === 'string' ? body.message : `HTTP ${res.status}`
     throw new ApiError(`${base}${path}: ${msg}`, 'ERR_API_STATUS', res.status)
   }

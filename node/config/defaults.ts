@@ -24,6 +24,8 @@ export function defaultNodeConfig (): NodeConfig {
       maxInputBytes: sb.maxInputBytes,
       tmpMB: sb.tmpMB,
       allowUnenforcedLimits: sb.allowUnenforcedLimits
-    }
+    },
+    skills: { maxBundleBytes: 16 * 1024 * 1024, fetchTimeoutS: 60, fetchStallS: 10 },
+    trust: { authors: [] }
   }
 }

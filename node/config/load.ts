@@ -23,12 +23,13 @@ export interface ResolveConfigInit {
 }
 
 /** Environment variables and the field each sets; list values are comma-separated. */
-export const ENV_VARS: Record<string, { key: keyof NodeConfig, list?: boolean }> = {
+export const ENV_VARS: Record<string, { key: keyof NodeConfig | 'trust.authors', list?: boolean }> = {
   AAS_DATA: { key: 'dataDir' },
   AAS_LISTEN: { key: 'listen', list: true },
   AAS_BOOTSTRAP: { key: 'bootstrap', list: true },
   AAS_API: { key: 'api' },
-  AAS_LOG_LEVEL: { key: 'logLevel' }
+  AAS_LOG_LEVEL: { key: 'logLevel' },
+  AAS_TRUST_AUTHORS: { key: 'trust.authors', list: true }
 }
 
 const ajv = new Ajv({ allErrors: false, strict: true })
@@ -71,7 +72,11 @@ export function configFromEnv (env: NodeJS.ProcessEnv): PartialConfig {
   for (const [name, { key, list }] of Object.entries(ENV_VARS)) {
     const raw = env[name]
     if (raw === undefined || raw === '') continue
-    out[key] = list === true ? raw.split(',').map(s => s.trim()).filter(s => s.length > 0) : raw
+    const value = list === true ? raw.split(',').map(s => s.trim()).filter(s => s.length > 0) : raw
+    // a dotted key sets a nested field
+    const [head, sub] = key.split('.')
+    if (sub != null) out[head] = { ...(out[head] as object), [sub]: value }
+    else out[head] = value
   }
   return out as PartialConfig
 }

@@ -55,6 +55,21 @@ export const SandboxConfigSchema = Type.Object({
   allowUnenforcedLimits: Type.Boolean()
 }, { additionalProperties: false })
 
+export const SkillsConfigSchema = Type.Object({
+  /** Largest bundle this node stores, fetches or serves. */
+  maxBundleBytes: Type.Integer({ minimum: 1024, maximum: 1024 * 1024 * 1024 }),
+  /** A fetch from one provider that takes longer is abandoned for the next provider. */
+  fetchTimeoutS: Type.Integer({ minimum: 1, maximum: 3_600 }),
+  /** A provider that sends nothing for this long is abandoned. */
+  fetchStallS: Type.Integer({ minimum: 1, maximum: 600 })
+}, { additionalProperties: false })
+
+/** Whose skill releases this node indexes, fetches and runs (federation/trust.ts). */
+export const TrustConfigSchema = Type.Object({
+  /** Author public keys (z6Mk…, as `aas keys show` prints). */
+  authors: Type.Array(Type.String({ pattern: '^z[1-9A-HJ-NP-Za-km-z]{40,60}$' }), { maxItems: 10_000 })
+}, { additionalProperties: false })
+
 export const NodeConfigSchema = Type.Object({
   /** Where the node keeps its identity, database and blobs. */
   dataDir: Type.String({ minLength: 1 }),
@@ -67,7 +82,9 @@ export const NodeConfigSchema = Type.Object({
   logLevel: LogLevel,
   gossip: GossipConfigSchema,
   mesh: MeshConfigSchema,
-  sandbox: SandboxConfigSchema
+  sandbox: SandboxConfigSchema,
+  skills: SkillsConfigSchema,
+  trust: TrustConfigSchema
 }, { additionalProperties: false })
 
 export type NodeConfig = Static<typeof NodeConfigSchema>

@@ -16,6 +16,12 @@ import type { Logger } from '../log.js'
  */
 export type GossipHandler<B = any> = (msg: ValidatedMessage<B>, propagationSource: PeerId) => void | Promise<void>
 
+/**
+ * A node-dependent check after the pure validation (trust, rollback): throws
+ * GossipActionError to refuse, so the message is neither handled nor forwarded.
+ */
+export type GossipAdmit<B = any> = (msg: ValidatedMessage<B>) => void | Promise<void>
+
 export interface GossipRouterComponents {
   pubsub: PubSub<GossipsubEvents>
   privateKey: PrivateKey
@@ -32,6 +38,7 @@ export interface GossipRouterInit {
 export class GossipRouter {
   private readonly c: GossipRouterComponents
   private readonly handlers = new Map<string, GossipHandler>()
+  private readonly admitters = new Map<string, GossipAdmit>()
   private readonly validated = new WeakMap<Message, ValidatedMessage>()
   private readonly replay: ReplayGuard
   private readonly freshness: FreshnessOptions
@@ -45,8 +52,9 @@ export class GossipRouter {
   }
 
   /** Sets the handler of one message type (one handler per type). */
-  handle<B> (spec: MessageSpec<B>, handler: GossipHandler<B>): void {
+  handle<B> (spec: MessageSpec<B>, handler: GossipHandler<B>, opts: { admit?: GossipAdmit<B> } = {}): void {
     this.handlers.set(spec.type, handler as GossipHandler)
+    if (opts.admit != null) this.admitters.set(spec.type, opts.admit as GossipAdmit)
   }
 
   start (): void {
@@ -81,6 +89,7 @@ export class GossipRouter {
     try {
       const publisher = msg.type === 'signed' ? msg.from.toString() : undefined
       const ok = await validateGossipMessage({ registry: this.c.registry, replay: this.replay, freshness: this.freshness, now: this.now }, msg.topic, msg.data, publisher)
+      await this.admitters.get(ok.envelope.type)?.(ok)
       this.validated.set(msg, ok)
       count('accept', GOSSIP_REASON_OK)
       return TopicValidatorResult.Accept

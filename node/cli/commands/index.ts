@@ -2,10 +2,14 @@ import type { Command } from 'commander'
 import { registerNode } from './node.js'
 import { registerSkill } from './skill.js'
 import { registerImages } from './images.js'
+import { registerKeys } from './keys.js'
+import { registerLibrary } from './library.js'
 
 /** Every top-level command group; each registers its subcommands on the program. */
 export const commands: Array<(program: Command) => void> = [
   registerNode,
   registerSkill,
+  registerLibrary,
+  registerKeys,
   registerImages
 ]

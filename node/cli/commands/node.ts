@@ -2,11 +2,19 @@ import { Command, Option } from 'commander'
 import type { NodeInfo, PartialConfig } from '../../index.js'
 import { apiRequest, resolveApiUrl } from '../api-client.js'
 import { emit } from '../output.js'
+import { isPublicKeyText } from '../../../protocol/keys.js'
+import { UsageError } from '../../../protocol/errors.js'
 
 /** How long a node may take to stop after SIGINT/SIGTERM before it exits anyway. */
 const STOP_GRACE_MS = 4500
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
+
+/** `--trust-author KEY`, checked where it is given. */
+const collectAuthor = (value: string, previous: string[] = []): string[] => {
+  if (!isPublicKeyText(value)) throw new UsageError(`--trust-author: "${value}" is not an author public key (z6Mk…, as "aas keys show" prints)`)
+  return [...previous, value]
+}
 
 export function registerNode (program: Command): void {
   const node = program.command('node').description('run and inspect an AAS node')
@@ -18,6 +26,7 @@ export function registerNode (program: Command): void {
     .option('--listen <multiaddr>', 'libp2p listen address, repeatable [default: /ip4/0.0.0.0/tcp/7400, env AAS_LISTEN]', collect)
     .option('--bootstrap <multiaddr>', 'peer to join the mesh through, repeatable [env AAS_BOOTSTRAP]', collect)
     .option('--api <host:port>', 'HTTP API address [default: 127.0.0.1:7401, env AAS_API]')
+    .option('--trust-author <key>', 'trust skill releases signed by this author key, repeatable (adds to trust.authors) [env AAS_TRUST_AUTHORS]', collectAuthor)
     .addOption(new Option('--log-level <level>', 'log level [default: info, env AAS_LOG_LEVEL]').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .option('--json', 'print the started node as one JSON line')
     .action(async (opts) => {
@@ -30,6 +39,7 @@ export function registerNode (program: Command): void {
       // loaded on use: `aas --help` and the other commands need not load libp2p
       const { AasNode, resolveConfig } = await import('../../index.js')
       const config = await resolveConfig({ file: opts.config ?? process.env.AAS_CONFIG, env: process.env, flags })
+      config.trust.authors = [...new Set([...config.trust.authors, ...(opts.trustAuthor ?? [])])]
       const aas = new AasNode({ config })
       const runtime = await aas.start()
       emit(opts.json === true, runtime, () => [

@@ -1,0 +1,282 @@
+import * as lp from 'it-length-prefixed'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { PeerId } from '@libp2p/interface'
+import {
+  checkSkillRelease, decodeCanonical, encodeCanonical, GossipActionError, manifestDigest, Protocols,
+  skillRelease, SKILL_RELEASE_MAX_BYTES, type MessageRegistry, type Release, type SkillReleaseBody
+} from '../../protocol/index.js'
+import { AasError } from '../../protocol/errors.js'
+import { bundleCid, bundleManifest } from '../../skills/bundle/index.js'
+import type { BlobStore } from '../../skills/store/blobstore.js'
+import type { TrustPolicy } from '../../federation/trust.js'
+import type { GossipRouter } from '../gossip/index.js'
+import type { MeshKeeper } from '../mesh/index.js'
+import type { Host } from '../p2p/host.js'
+import type { Metrics } from '../metrics.js'
+import type { Logger } from '../log.js'
+import { FetchError, fetchFrom, serveBundles, type ProviderAttempt } from './bundle-protocol.js'
+import type { IndexEntry, SkillIndex } from './skill-index.js'
+
+/**
+ * The skill library on this node (the seed's Pantheon): accepts local publishes, indexes
+ * releases heard on gossip or from peers' indexes, serves its bundles and its index to peers,
+ * and fetches bundles by CID from the announcer or any peer that holds them. The local blob
+ * store is asked first; a release is fetched only when its author is trusted.
+ */
+export class PublishError extends AasError {
+  constructor (message: string, code: 'ERR_PUBLISH_INVALID' | 'ERR_PUBLISH_UNTRUSTED' | 'ERR_PUBLISH_CONFLICT' | 'ERR_PUBLISH_ROLLBACK') {
+    super(message, code)
+    this.name = 'PublishError'
+  }
+}
+
+export interface SkillServiceComponents {
+  host: Host
+  gossip: GossipRouter
+  mesh: MeshKeeper
+  index: SkillIndex
+  blobs: BlobStore
+  trust: TrustPolicy
+  registry: MessageRegistry
+  metrics: Metrics
+  log: Logger
+}
+
+export interface SkillServiceInit {
+  maxBundleBytes: number
+  fetchTimeoutMs: number
+  fetchStallMs: number
+}
+
+export interface FetchResult {
+  cid: string
+  size: number
+  /** Where it came from: `local` (already cached) or the provider's peer id. */
+  source: string
+  dir: string
+  release: Release
+  attempts: ProviderAttempt[]
+}
+
+const MAX_SYNC_ENTRIES = 10_000
+
+export class SkillService {
+  private readonly synced = new Set<string>()
+  private readonly inflight = new Map<string, Promise<FetchResult>>()
+
+  constructor (private readonly c: SkillServiceComponents, private readonly init: SkillServiceInit) {}
+
+  async start (): Promise<void> {
+    const { c } = this
+    c.metrics.skillIndexSize.set(c.index.size)
+    c.gossip.handle<SkillReleaseBody>(skillRelease, async (msg) => {
+      await this.index(msg.envelope.body, msg.sender, 'gossip')
+    }, {
+      admit: (msg) => {
+        try {
+          c.index.admit(msg.envelope.body)
+        } catch (err) {
+          if (err instanceof GossipActionError) c.metrics.skillReleases.inc({ source: 'gossip', result: 'refused', reason: err.reason })
+          throw err
+        }
+      }
+    })
+    await serveBundles(c.host, c.blobs, (n) => { c.metrics.skillServedBytes.inc(n) })
+    await c.host.handle(Protocols.releases, ({ stream }) => {
+      const entries = c.index.all()
+      void stream.sink((async function * () {
+        for (const e of entries.slice(0, MAX_SYNC_ENTRIES)) yield lp.encode.single(encodeCanonical({ release: e.release, manifest: e.manifest }))
+      })()).catch((err) => { stream.abort(err) })
+    }, { maxInboundStreams: 8 })
+    c.host.addEventListener('peer:identify', this.onIdentify)
+  }
+
+  stop (): void {
+    this.c.host.removeEventListener('peer:identify', this.onIdentify)
+  }
+
+  private readonly onIdentify = (evt: CustomEvent<{ peerId: PeerId, protocols: string[] }>): void => {
+    const { peerId, protocols } = evt.detail
+    if (!protocols.includes(Protocols.releases) || this.synced.has(peerId.toString())) return
+    this.synced.add(peerId.toString())
+    void this.syncFrom(peerId).catch((err) => {
+      this.synced.delete(peerId.toString())
+      this.c.log.debug({ peer: peerId.toString(), err: err.message }, 'index sync failed')
+    })
+  }
+
+  /** Asks a peer for its whole index; every entry is checked as a gossiped one would be. */
+  async syncFrom (peer: PeerId): Promise<number> {
+    const stream = await this.c.host.dialProtocol(peer, Protocols.releases, { signal: AbortSignal.timeout(30_000) })
+    await stream.closeWrite()
+    const spec = this.c.registry.get(skillRelease.type)!
+    let added = 0
+    let n = 0
+    for await (const frame of lp.decode(stream.source, { maxDataLength: SKILL_RELEASE_MAX_BYTES })) {
+      if (++n > MAX_SYNC_ENTRIES) break
+      let body: SkillReleaseBody
+      try {
+        body = decodeCanonical(frame.subarray()) as SkillReleaseBody
+        if (!spec.validate(body)) throw new Error('schema')
+        await checkSkillRelease(body)
+      } catch (err) {
+        this.c.metrics.skillReleases.inc({ source: 'sync', result: 'refused', reason: err instanceof GossipActionError ? err.reason : 'schema' })
+        continue
+      }
+      if (await this.index(body, peer.toString(), 'sync') === 'indexed') added++
+    }
+    this.c.log.debug({ peer: peer.toString(), received: n, added }, 'index synced')
+    return added
+  }
+
+  private async index (body: SkillReleaseBody, announcer: string, source: 'gossip' | 'sync' | 'local'): Promise<'indexed' | 'duplicate' | 'refused'> {
+    const { metrics } = this.c
+    try {
+      const admission = await this.c.index.add(body, announcer)
+      const result = admission === 'new' ? 'indexed' : 'duplicate'
+      metrics.skillReleases.inc({ source, result, reason: 'ok' })
+      metrics.skillIndexSize.set(this.c.index.size)
+      if (admission === 'new') this.c.log.info({ name: body.release.name, version: body.release.version, cid: body.release.cid, source }, 'skill release indexed')
+      return result
+    } catch (err) {
+      if (!(err instanceof GossipActionError)) throw err
+      // gossip refusals were counted by the admit hook already
+      if (source !== 'gossip') metrics.skillReleases.inc({ source, result: 'refused', reason: err.reason })
+      return 'refused'
+    }
+  }
+
+  /**
+   * A local publish: the signed release, its manifest and the bundle bytes. Everything is
+   * checked before anything is stored; then the blob is stored, the release indexed and
+   * announced.
+   */
+  async publish (release: Release, manifest: Record<string, unknown>, bytes: Uint8Array): Promise<{ cid: string, announced: boolean }> {
+    const bad = (msg: string): never => { throw new PublishError(msg, 'ERR_PUBLISH_INVALID') }
+    if (bytes.length !== release.size) bad(`the bundle is ${bytes.length} bytes; the release says ${release.size}`)
+    if (bytes.length > this.init.maxBundleBytes) bad(`the bundle is over this node's ${this.init.maxBundleBytes} byte limit`)
+    if (bundleCid(bytes).toString() !== release.cid) bad('the bundle does not hash to the release\'s CID')
+    let inBundle: Record<string, unknown>
+    try {
+      inBundle = bundleManifest(bytes) as unknown as Record<string, unknown>
+    } catch (err: any) {
+      return bad(err.message)
+    }
+    if (manifestDigest(inBundle) !== release.manifestDigest || manifestDigest(manifest) !== release.manifestDigest) bad('the manifest differs from the one in the bundle or the one signed')
+    const body: SkillReleaseBody = { release, manifest }
+    const spec = this.c.registry.get(skillRelease.type)!
+    if (!spec.validate(body)) bad(`the release is malformed: ${spec.validate.errors?.[0]?.instancePath ?? ''} ${spec.validate.errors?.[0]?.message ?? ''}`)
+    try {
+      await checkSkillRelease(body)
+      this.c.index.admit(body)
+    } catch (err: any) {
+      if (!(err instanceof GossipActionError)) throw err
+      const code = err.reason === 'untrusted-author' ? 'ERR_PUBLISH_UNTRUSTED' : err.reason === 'conflict' ? 'ERR_PUBLISH_CONFLICT' : err.reason === 'rollback' ? 'ERR_PUBLISH_ROLLBACK' : 'ERR_PUBLISH_INVALID'
+      const hint = code === 'ERR_PUBLISH_UNTRUSTED' ? `; start the node with --trust-author ${release.author} (or add it to trust.authors)` : ''
+      throw new PublishError(`${err.message.replace(/^\w+ \([\w-]+\): /, '')}${hint}`, code)
+    }
+    await this.c.blobs.put(release.cid, bytes)
+    await this.index(body, this.c.host.peerId.toString(), 'local')
+    let announced = true
+    await this.c.gossip.publish(skillRelease, body).catch((err) => {
+      // no peers yet: the release is indexed and peers learn it by index sync when they connect
+      announced = false
+      this.c.log.debug({ err: err.message }, 'skill release not gossiped')
+    })
+    return { cid: release.cid, announced }
+  }
+
+  /**
+   * Local cache first, then the announcer, then every connected peer, until one delivers
+   * bytes that hash to the CID. Concurrent fetches of one CID share one download.
+   */
+  async fetch (ref: string, opts: { signal?: AbortSignal, onProgress?: (p: { peer: string, bytes: number, total: number }) => void } = {}): Promise<FetchResult> {
+    const entry = this.c.index.resolve(ref)
+    if (entry == null) throw new FetchError(`no trusted release matches ${ref}: check the name, range or CID with "aas skill search"`, 'ERR_NOT_FOUND')
+    const cid = entry.release.cid
+    const running = this.inflight.get(cid)
+    if (running != null) return await running
+    const p = this.fetchEntry(entry, opts).finally(() => { this.inflight.delete(cid) })
+    this.inflight.set(cid, p)
+    return await p
+  }
+
+  private async fetchEntry (entry: IndexEntry, opts: { signal?: AbortSignal, onProgress?: (p: { peer: string, bytes: number, total: number }) => void }): Promise<FetchResult> {
+    const { release } = entry
+    const { c } = this
+    if (await c.blobs.has(release.cid)) {
+      try {
+        const { dir } = await c.blobs.unpack(release.cid)
+        return { cid: release.cid, size: release.size, source: 'local', dir, release, attempts: [] }
+      } catch (err: any) {
+        c.log.warn({ cid: release.cid, err: err.message }, 'cached bundle unusable; fetching again')
+      }
+    }
+    if (release.size > this.init.maxBundleBytes) throw new FetchError(`${release.name}@${release.version} is ${release.size} bytes, over this node's ${this.init.maxBundleBytes} byte bundle limit (skills.maxBundleBytes)`, 'ERR_FETCH_FAILED')
+    const attempts: ProviderAttempt[] = []
+    for (const provider of this.providers(entry)) {
+      const started = performance.now()
+      const peer = provider.peer
+      try {
+        const bytes = await fetchFrom(c.host, provider.target, release.cid, c.blobs, {
+          size: release.size,
+          maxBytes: this.init.maxBundleBytes,
+          timeoutMs: this.init.fetchTimeoutMs,
+          stallMs: this.init.fetchStallMs,
+          signal: opts.signal,
+          onProgress: opts.onProgress
+        })
+        c.metrics.skillFetches.inc({ result: 'ok', reason: 'ok' })
+        c.metrics.skillFetchBytes.inc(bytes)
+        c.metrics.skillFetchSeconds.observe((performance.now() - started) / 1000)
+        attempts.push({ peer, ok: true, bytes })
+        const { dir } = await c.blobs.unpack(release.cid)
+        return { cid: release.cid, size: bytes, source: peer, dir, release, attempts }
+      } catch (err: any) {
+        const reason = fetchReason(err)
+        c.metrics.skillFetches.inc({ result: 'failed', reason })
+        attempts.push({ peer, ok: false, reason: `${reason}: ${String(err.message)}`, bytes: 0 })
+        c.log.info({ cid: release.cid, peer, reason, err: err.message }, 'bundle fetch from a provider failed; trying the next')
+        if (opts.signal?.aborted === true) break
+      }
+    }
+    const tried = attempts.map(a => `${a.peer.slice(-8)}: ${a.reason ?? 'ok'}`).join('; ')
+    throw new FetchError(attempts.length === 0
+      ? `no provider of ${release.cid} is reachable (the announcer is not connected and no peer is)`
+      : `could not fetch ${release.cid} from any provider (${tried})`, attempts.length === 0 ? 'ERR_FETCH_NO_PROVIDER' : 'ERR_FETCH_FAILED', attempts)
+  }
+
+  /** The announcer first (dialled through the addresses its hellos gave), then connected peers. */
+  private providers (entry: IndexEntry): Array<{ peer: string, target: PeerId | Multiaddr[] }> {
+    const self = this.c.host.peerId.toString()
+    const out: Array<{ peer: string, target: PeerId | Multiaddr[] }> = []
+    const seen = new Set<string>([self])
+    const announcer = entry.announcer
+    if (!seen.has(announcer)) {
+      seen.add(announcer)
+      const connected = this.c.host.getPeers().some(p => p.toString() === announcer)
+      const known = this.c.mesh.knownPeers().find(k => k.peerId === announcer)
+      if (connected) out.push({ peer: announcer, target: peerIdFromString(announcer) })
+      else if (known != null && known.addrs.length > 0) out.push({ peer: announcer, target: known.addrs.map(a => multiaddr(`${a}/p2p/${announcer}`)) })
+    }
+    for (const p of this.c.host.getPeers()) {
+      if (seen.has(p.toString())) continue
+      seen.add(p.toString())
+      out.push({ peer: p.toString(), target: p })
+    }
+    return out
+  }
+}
+
+function fetchReason (err: any): string {
+  const code = String(err?.code ?? '')
+  if (code === 'ERR_CID_MISMATCH') return 'hash-mismatch'
+  if (code === 'ERR_BLOB_TOO_LARGE') return 'oversize'
+  if (code === 'ERR_NOT_FOUND') return 'not-found'
+  if (/InvalidDataLength|data length/i.test(`${String(err?.name)} ${String(err?.message)}`)) return 'oversize'
+  if (/truncated/.test(String(err?.message))) return 'truncated'
+  if (/timed out|no data for/.test(String(err?.message))) return 'timeout'
+  if (/offers \d+ bytes/.test(String(err?.message))) return 'wrong-size'
+  return 'error'
+}
