@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { Command } from 'commander'
 import { UsageError } from '../../../protocol/errors.js'
 import { emit } from '../output.js'
@@ -53,19 +53,34 @@ export async function configuredRunner (configFile?: string): Promise<import('..
   return new SandboxRunner({ ...config.sandbox })
 }
 
+/**
+ * A folder is run as it is; anything else that reads as `NAME[@RANGE]` or a CID is fetched
+ * (and verified) by the local node, which runs only releases of authors it trusts.
+ */
+async function skillDir (ref: string, opts: { api?: string, data?: string, json?: boolean }): Promise<string> {
+  const st = await stat(ref).catch(() => null)
+  if (st != null || ref.includes('/') || !/^(b[a-z2-7]{20,}|[a-z][a-z0-9-]*(@.+)?)$/.test(ref)) return ref
+  const [{ resolveApiUrl }, { fetchWithProgress }] = await Promise.all([import('../api-client.js'), import('../fetch-progress.js')])
+  const result = await fetchWithProgress(await resolveApiUrl(opts), ref, opts.json !== true && process.stderr.isTTY)
+  return result.dir
+}
+
 export function registerSkill (program: Command): void {
   const skill = skillCommand(program)
 
-  skill.command('run <dir>')
-    .description('run a skill once in the local sandbox (no mesh)')
+  skill.command('run <skill>')
+    .description('run a skill once in the local sandbox: a folder, or NAME[@RANGE]|CID fetched through the local node')
     .requiredOption('--input <json|@file>', 'input JSON, or @FILE to read it from a file')
     .option('--timeout <s>', 'wall-clock timeout in seconds (capped by policy)', positive('--timeout'))
     .option('--memory <mb>', 'memory limit in MB (capped by policy)', positive('--memory'))
     .option('--output-dir <dir>', 'copy the files the skill leaves in /output here')
     .option('--config <file>', 'node config file whose sandbox policy applies')
+    .option('--api <url>', 'node to fetch NAME[@RANGE]|CID through [default: the node on --data, env AAS_API]')
+    .option('--data <dir>', 'data directory of the local node [default: ~/.aas]')
     .option('--json', 'print the run result as one JSON object')
-    .action(async (dir: string, opts) => {
+    .action(async (ref: string, opts) => {
       const input = await readInput(opts.input)
+      const dir = await skillDir(ref, opts)
       const runner = await configuredRunner(opts.config)
       const wish: Record<string, number> = {}
       if (opts.timeout != null) wish.timeoutS = opts.timeout
