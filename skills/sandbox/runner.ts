@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { chown, chmod, cp, lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { chown, chmod, copyFile, cp, lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, relative, resolve } from 'node:path'
 import { promisify } from 'node:util'
@@ -79,7 +79,9 @@ export class SandboxRunner {
       await mkdir(outDir, { mode: 0o700 })
       if (!host.rootless) await chown(outDir, 65534, 65534)
       else await chmod(outDir, 0o777)
-      const result = await this.exec(name, host, manifest, image, resolve(skillDir), work, inputText, limits, opts.signal)
+      const skillCopy = join(work, 'skill')
+      await stageSkill(resolve(skillDir), skillCopy)
+      const result = await this.exec(name, host, manifest, image, skillCopy, work, inputText, limits, opts.signal)
       const full = { ...base, ...result }
       const files = await collectFiles(outDir, this.options)
       full.files = files.files
@@ -196,6 +198,26 @@ export class SandboxRunner {
       return pinned
     } catch {
       throw new SandboxError(`runtime image ${image} is missing: build it with "aas images build"`, 'ERR_IMAGE_MISSING')
+    }
+  }
+}
+
+/**
+ * Copies the (already validated) skill folder into the run's own folder, readable by the
+ * sandbox user whatever the source's owner and modes, and fixed for the run: a change to the
+ * source folder during a run cannot swap what was checked. Only regular files and folders.
+ */
+async function stageSkill (from: string, to: string): Promise<void> {
+  await mkdir(to, { mode: 0o755 })
+  await chmod(to, 0o755)
+  for (const entry of await readdir(from, { withFileTypes: true })) {
+    const src = join(from, entry.name)
+    const dst = join(to, entry.name)
+    if (entry.isDirectory()) await stageSkill(src, dst)
+    else if (entry.isFile()) {
+      const st = await lstat(src)
+      await copyFile(src, dst)
+      await chmod(dst, (st.mode & 0o111) !== 0 ? 0o755 : 0o644)
     }
   }
 }
