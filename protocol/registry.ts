@@ -50,12 +50,14 @@ export class MessageRegistry {
     return this.byTopic.get(topic) ?? []
   }
 
-  /** The largest message a topic may carry. */
+  /** The largest message a topic may carry (0: none; stream-only types are never gossip). */
   maxBytesFor (topic: string): number {
+    if (topic === '') return 0
     return Math.max(0, ...this.forTopic(topic).map(s => s.maxBytes))
   }
 
+  /** Gossip topics (stream-only types have topic ''). */
   topics (): string[] {
-    return [...this.byTopic.keys()]
+    return [...this.byTopic.keys()].filter(t => t !== '')
   }
 }

@@ -1,6 +1,6 @@
 import { decodeEnvelope, senderPeerId, verifyEnvelopeSignature, type Envelope } from './envelope.js'
 import { GossipAction, GossipActionError, RejectCode } from './errors.js'
-import type { MessageRegistry } from './registry.js'
+import type { CompiledSpec, MessageRegistry } from './registry.js'
 import type { ReplayGuard } from './replay.js'
 
 /**
@@ -48,11 +48,32 @@ export async function validateGossipMessage (deps: ValidateDeps, topic: string, 
   const maxBytes = deps.registry.maxBytesFor(topic)
   if (maxBytes === 0) reject(RejectCode.WRONG_TOPIC, `no message type is carried on ${topic}`)
   if (data.length > maxBytes) reject(RejectCode.OVERSIZE, `${data.length} bytes is over the ${maxBytes} byte limit of ${topic}`)
+  return await validateEnvelopeBytes(deps, data, (type) => {
+    const spec = deps.registry.get(type)
+    if (spec == null) reject(RejectCode.SCHEMA, `unknown message type "${type}"`)
+    if (spec.topic !== topic) reject(RejectCode.WRONG_TOPIC, `${type} does not belong on ${topic}`)
+    return spec
+  }, publisher)
+}
 
+/**
+ * The same checks for a message that came over a stream rather than gossip: it must be of
+ * `type` (a stream protocol carries one type), within its size, schema, clock, signature,
+ * and not a replay.
+ */
+export async function validateDirectMessage (deps: ValidateDeps, type: string, data: Uint8Array): Promise<ValidatedMessage> {
+  const spec = deps.registry.get(type)
+  if (spec == null) throw new TypeError(`message type ${type} is not registered`)
+  if (data.length > spec.maxBytes) reject(RejectCode.OVERSIZE, `${data.length} bytes is over the ${spec.maxBytes} byte limit of ${type}`)
+  return await validateEnvelopeBytes(deps, data, (got) => {
+    if (got !== type) reject(RejectCode.SCHEMA, `expected a ${type} message, got "${got}"`)
+    return spec
+  })
+}
+
+async function validateEnvelopeBytes (deps: ValidateDeps, data: Uint8Array, specFor: (type: string) => CompiledSpec, publisher?: string): Promise<ValidatedMessage> {
   const envelope = decodeEnvelope(data)
-  const spec = deps.registry.get(envelope.type)
-  if (spec == null) reject(RejectCode.SCHEMA, `unknown message type "${envelope.type}"`)
-  if (spec.topic !== topic) reject(RejectCode.WRONG_TOPIC, `${envelope.type} does not belong on ${topic}`)
+  const spec = specFor(envelope.type)
   if (data.length > spec.maxBytes) reject(RejectCode.OVERSIZE, `${data.length} bytes is over the ${spec.maxBytes} byte limit of ${spec.type}`)
   if (!spec.validate(envelope.body)) {
     const first = spec.validate.errors?.[0]

@@ -62,6 +62,8 @@ export function decodeBundle (bytes: Uint8Array, limits: BundleLimits = defaultB
     throw new BundleError(`not a bundle: ${err.message}`, 'ERR_BUNDLE_FORMAT')
   }
   const bad = (why: string, path?: string): never => { throw new BundleError(`not a well-formed bundle: ${why}`, 'ERR_BUNDLE_FORMAT', path) }
+  // one content, one encoding, one CID: bytes that do not re-encode to themselves are refused
+  if (Buffer.compare(dagCbor.encode(doc), bytes) !== 0) bad('not canonical DAG-CBOR')
   if (doc == null || typeof doc !== 'object' || Array.isArray(doc)) bad('not a map')
   const keys = Object.keys(doc).sort().join(',')
   if (keys !== 'files,format') bad(`unexpected fields ${keys}`)

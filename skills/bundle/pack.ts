@@ -28,6 +28,7 @@ export async function packSkill (dir: string, limits: BundleLimits = defaultBund
   } catch (err) {
     // the tree scan names symlinks and special files; say them as packing errors too
     if (err instanceof ManifestError && err.code === 'ERR_SYMLINK') throw new BundleError(`cannot pack: ${err.message}`, 'ERR_BUNDLE_SYMLINK', err.field)
+    if (err instanceof ManifestError && err.code === 'ERR_SKILL_DIR' && err.field != null) throw new BundleError(`cannot pack: ${err.message}`, 'ERR_BUNDLE_SPECIAL', err.field)
     throw err
   }
   const files: BundleFile[] = []
