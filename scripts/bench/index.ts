@@ -1,0 +1,10 @@
+import type { Benchmark } from './types.js'
+
+/**
+ * scripts/bench: the benchmarks `npm run bench` knows. Adding one is one line here: a module
+ * in this folder whose default export is a `Benchmark` (see types.ts and gossip.ts).
+ */
+export const benchmarks: Benchmark[] = [
+  (await import('./gossip.js')).default,
+  (await import('./sandbox.js')).default
+]
