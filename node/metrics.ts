@@ -69,6 +69,64 @@ export function createMetrics (init: MetricsInit = {}) {
       help: 'Bundle bytes served to peers',
       registers: [registry]
     }),
+    tasksOpen: new Gauge<'state'>({
+      name: 'aas_tasks_open',
+      help: 'Open tasks this node is the origin of, by state (offered, assigned)',
+      labelNames: ['state'],
+      registers: [registry]
+    }),
+    tasksFinished: new Counter<'state'>({
+      name: 'aas_tasks_finished_total',
+      help: 'Tasks this node originated that ended, by final state',
+      labelNames: ['state'],
+      registers: [registry]
+    }),
+    taskSubmitToResultSeconds: new Histogram({
+      name: 'aas_task_submit_to_result_seconds',
+      help: 'From submission to the accepted result, for succeeded tasks this node originated',
+      buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+      registers: [registry]
+    }),
+    taskAttempts: new Histogram({
+      name: 'aas_task_attempts',
+      help: 'Attempts a task took until it ended',
+      buckets: [1, 2, 3, 5, 10],
+      registers: [registry]
+    }),
+    taskBids: new Counter<'result'>({
+      name: 'aas_task_bids_total',
+      help: 'Bids received as origin, by result (won, lost)',
+      labelNames: ['result'],
+      registers: [registry]
+    }),
+    taskClaims: new Counter<'result'>({
+      name: 'aas_task_claims_total',
+      help: 'Bids this node made as executor, by result (won, lost, error)',
+      labelNames: ['result'],
+      registers: [registry]
+    }),
+    taskLeaseExpiries: new Counter({
+      name: 'aas_task_lease_expiries_total',
+      help: 'Leases of tasks this node originated that expired (executor lost)',
+      registers: [registry]
+    }),
+    taskLateResults: new Counter({
+      name: 'aas_task_late_results_total',
+      help: 'Results for tasks already finished: recorded and ignored',
+      registers: [registry]
+    }),
+    sandboxRunSeconds: new Histogram<'status'>({
+      name: 'aas_sandbox_run_seconds',
+      help: 'Sandbox run time of task attempts, by run status',
+      labelNames: ['status'],
+      buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+      registers: [registry]
+    }),
+    executorRunning: new Gauge({
+      name: 'aas_executor_running',
+      help: 'Task attempts this node is executing now',
+      registers: [registry]
+    }),
     skillFetchSeconds: new Histogram({
       name: 'aas_skill_fetch_seconds',
       help: 'Time to fetch and verify one bundle from a provider',

@@ -12,12 +12,18 @@ import { createLogger, type Logger } from './log.js'
 import { createHost, defaultMaxGossipFrameBytes, type Host } from './p2p/host.js'
 import { GossipRouter } from './gossip/index.js'
 import { MeshKeeper } from './mesh/index.js'
-import { ApiServer, nodeRoutes, nodeInfo, skillRoutes, type NodeInfo } from './api/index.js'
+import { ApiServer, nodeRoutes, nodeInfo, skillRoutes, taskRoutes, type NodeInfo } from './api/index.js'
 import { Bucket } from './store/index.js'
 import { BlobStore } from '../skills/store/blobstore.js'
 import { TrustPolicy } from '../federation/trust.js'
 import { SkillIndex } from './skills/skill-index.js'
 import { SkillService } from './skills/service.js'
+import { SandboxRunner } from '../skills/sandbox/index.js'
+import { TaskStore } from './tasks/store.js'
+import { MemoryEngine } from './tasks/memory.js'
+import { TaskOrigin } from './tasks/origin.js'
+import { TaskExecutor } from './tasks/executor.js'
+import { TaskService } from './tasks/service.js'
 import { ListenError } from './errors.js'
 
 /**
@@ -61,6 +67,12 @@ export class AasNode {
   trust!: TrustPolicy
   skillIndex!: SkillIndex
   skills!: SkillService
+  runner!: SandboxRunner
+  memory!: MemoryEngine
+  taskStore!: TaskStore
+  origin!: TaskOrigin
+  executor!: TaskExecutor
+  tasks!: TaskService
   private startedAt = 0
   /** Undo steps of a (partial) start, run in reverse by stop. */
   private readonly closers: Array<() => Promise<void> | void> = []
@@ -128,6 +140,19 @@ export class AasNode {
       { host: this.host, gossip: this.gossip, mesh: this.mesh, index: this.skillIndex, blobs: this.blobs, trust: this.trust, registry: this.registry, metrics: this.metrics, log: log.child({ part: 'skills' }) },
       { maxBundleBytes: config.skills.maxBundleBytes, fetchTimeoutMs: config.skills.fetchTimeoutS * 1000, fetchStallMs: config.skills.fetchStallS * 1000 }
     )
+    this.runner = new SandboxRunner({ ...config.sandbox })
+    this.memory = new MemoryEngine(this.store.sublevel(Bucket.memory))
+    const self = this.host.peerId.toString()
+    this.origin = new TaskOrigin(
+      { self, store: this.taskStore = new TaskStore(this.store.sublevel(Bucket.tasks)), index: this.skillIndex, gossip: this.gossip, memory: this.memory, metrics: this.metrics, log: log.child({ part: 'origin' }), localOffer: (t) => { this.executor.onOffer({ taskId: t.id, attempt: t.attempt, skill: t.spec.skill, inputBytes: 0, resources: t.spec.resources, deadline: t.deadline, exclude: t.exclude }, self) } },
+      { leaseMs: config.tasks.leaseS * 1000, bidWindowMs: config.tasks.bidWindowMs, reofferMs: config.tasks.reofferS * 1000, defaultTimeoutS: config.tasks.defaultTimeoutS, defaultAttempts: config.tasks.defaultAttempts, sandbox: this.runner.options }
+    )
+    this.executor = new TaskExecutor(
+      { self, host: this.host, privateKey: this.privateKey, origin: this.origin, skills: this.skills, runner: this.runner, trust: this.trust, mesh: this.mesh, db: this.store.sublevel(Bucket.executor), metrics: this.metrics, log: log.child({ part: 'executor' }) },
+      { slots: config.tasks.slots, renewMs: Math.max(500, Math.floor(config.tasks.leaseS * 1000 / 3)) }
+    )
+    this.tasks = new TaskService({ host: this.host, gossip: this.gossip, registry: this.registry, origin: this.origin, executor: this.executor, log: log.child({ part: 'tasks' }) },
+      { maxAgeMs: config.gossip.maxAgeS * 1000, maxFutureMs: config.gossip.maxFutureS * 1000 })
     this.metrics.setPeerSource(() => this.host.getPeers().length)
 
     try {
@@ -139,6 +164,18 @@ export class AasNode {
     this.closers.push(async () => { await this.host.stop() })
     await this.skills.start()
     this.closers.push(() => { this.skills.stop() })
+    if (config.tasks.slots > 0) {
+      // a node without a working sandbox still originates tasks and serves skills
+      await this.runner.start().catch((err) => {
+        this.log.warn({ err: err.message }, 'sandbox unavailable: this node will not execute tasks (install podman and runc, then restart)')
+        this.executor.disable()
+      })
+    }
+    await this.tasks.start()
+    await this.origin.start()
+    this.closers.push(() => { this.origin.stop() })
+    await this.executor.start()
+    this.closers.push(() => { this.executor.stop() })
     this.gossip.start()
     this.closers.push(() => { this.gossip.stop() })
     this.mesh.start()
@@ -147,7 +184,8 @@ export class AasNode {
     this.startedAt = Date.now()
     this.api = new ApiServer({ listen: config.api }, [
       nodeRoutes({ host: this.host, mesh: this.mesh, registry: this.metrics.registry, startedAt: this.startedAt }),
-      skillRoutes({ skills: this.skills, index: this.skillIndex, maxBundleBytes: config.skills.maxBundleBytes })
+      skillRoutes({ skills: this.skills, index: this.skillIndex, maxBundleBytes: config.skills.maxBundleBytes }),
+      taskRoutes({ origin: this.origin, executor: this.executor, store: this.taskStore, memory: this.memory, self: this.host.peerId.toString() })
     ])
     const api = await this.api.start().catch(async (err) => { await this.api.stop().catch(() => {}); throw err })
     this.closers.push(async () => { await this.api.stop() })

@@ -2,3 +2,4 @@
 export * from './server.js'
 export * from './node-routes.js'
 export * from './skill-routes.js'
+export * from './task-routes.js'

@@ -21,7 +21,11 @@ const STATUS: Record<string, number> = {
   ERR_PUBLISH_ROLLBACK: 409,
   ERR_NOT_FOUND: 404,
   ERR_FETCH_NO_PROVIDER: 502,
-  ERR_FETCH_FAILED: 502
+  ERR_FETCH_FAILED: 502,
+  ERR_UNKNOWN_SKILL: 404,
+  ERR_INVALID_INPUT: 400,
+  ERR_INPUT_TOO_LARGE: 413,
+  ERR_BAD_SUBMISSION: 400
 }
 
 export function sendError (reply: FastifyReply, err: unknown): FastifyReply {

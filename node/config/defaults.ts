@@ -1,4 +1,4 @@
-import { homedir } from 'node:os'
+import { availableParallelism, homedir } from 'node:os'
 import { join } from 'node:path'
 import { defaultSandboxOptions as sb } from '../../skills/sandbox/options.js'
 import type { NodeConfig } from './schema.js'
@@ -26,6 +26,7 @@ export function defaultNodeConfig (): NodeConfig {
       allowUnenforcedLimits: sb.allowUnenforcedLimits
     },
     skills: { maxBundleBytes: 16 * 1024 * 1024, fetchTimeoutS: 60, fetchStallS: 10 },
+    tasks: { slots: availableParallelism(), leaseS: 10, bidWindowMs: 30, reofferS: 5, defaultTimeoutS: 300, defaultAttempts: 3 },
     trust: { authors: [] }
   }
 }

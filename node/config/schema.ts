@@ -64,6 +64,21 @@ export const SkillsConfigSchema = Type.Object({
   fetchStallS: Type.Integer({ minimum: 1, maximum: 600 })
 }, { additionalProperties: false })
 
+/** The task lifecycle (node/tasks). */
+export const TasksConfigSchema = Type.Object({
+  /** Tasks this node executes at once (0: it only originates tasks). Default: the CPU count. */
+  slots: Type.Integer({ minimum: 0, maximum: 1024 }),
+  /** An executor that does not renew within this is presumed lost; the task is offered again. */
+  leaseS: Type.Integer({ minimum: 2, maximum: 3_600 }),
+  /** How long the origin collects bids after the first one before it assigns. */
+  bidWindowMs: Type.Integer({ minimum: 0, maximum: 10_000 }),
+  /** An offer nobody claimed is gossiped again after this long. */
+  reofferS: Type.Integer({ minimum: 1, maximum: 3_600 }),
+  /** Defaults of a submission that does not say. */
+  defaultTimeoutS: Type.Integer({ minimum: 1, maximum: 86_400 }),
+  defaultAttempts: Type.Integer({ minimum: 1, maximum: 20 })
+}, { additionalProperties: false })
+
 /** Whose skill releases this node indexes, fetches and runs (federation/trust.ts). */
 export const TrustConfigSchema = Type.Object({
   /** Author public keys (z6Mk…, as `aas keys show` prints). */
@@ -84,6 +99,7 @@ export const NodeConfigSchema = Type.Object({
   mesh: MeshConfigSchema,
   sandbox: SandboxConfigSchema,
   skills: SkillsConfigSchema,
+  tasks: TasksConfigSchema,
   trust: TrustConfigSchema
 }, { additionalProperties: false })
 

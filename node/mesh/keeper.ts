@@ -47,6 +47,8 @@ export class MeshKeeper {
   private readonly bootstrap: Multiaddr[]
   private readonly known = new Map<string, KnownPeer>()
   private readonly lastDial = new Map<string, number>()
+  /** Discovery dials under way: they count towards targetPeers before they connect. */
+  private readonly dialing = new Set<string>()
   /** Bootstrap addresses given without /p2p: the peer id learned at the first dial. */
   private readonly resolved = new Map<string, string>()
   private readonly timers = new Set<NodeJS.Timeout>()
@@ -79,6 +81,20 @@ export class MeshKeeper {
   }
 
   /** Peers heard from through hello, newest first. */
+  /** Addresses a peer announced in its hello, with /p2p/<peer> (for dialling a peer we are not connected to). */
+  addressesOf (peer: string): Multiaddr[] {
+    const known = this.known.get(peer)
+    if (known == null) return []
+    const out: Multiaddr[] = []
+    for (const a of known.addrs) {
+      try {
+        const ma = multiaddr(a)
+        if (ma.getPeerId() == null) out.push(ma.encapsulate(`/p2p/${peer}`))
+      } catch { /* skipped */ }
+    }
+    return out
+  }
+
   knownPeers (): KnownPeer[] {
     return [...this.known.values()].sort((a, b) => b.lastSeen - a.lastSeen)
   }
@@ -118,7 +134,8 @@ export class MeshKeeper {
     if (sender === this.c.host.peerId.toString()) return
     const prev = this.known.get(sender)
     this.known.set(sender, { peerId: sender, addrs: envelope.body.addrs, seq: envelope.body.seq, agent: envelope.body.agent, lastSeen: Date.now(), received: (prev?.received ?? 0) + 1 })
-    if (this.c.host.getConnections().length < this.init.targetPeers) void this.discoverDial(sender, envelope.body.addrs)
+    // a burst of hellos (every peer says hello when it connects) must not start a dial each
+    if (this.c.host.getPeers().length + this.dialing.size < this.init.targetPeers) void this.discoverDial(sender, envelope.body.addrs)
   }
 
   private async discoverDial (peer: string, addrs: string[]): Promise<void> {
@@ -136,11 +153,14 @@ export class MeshKeeper {
       } catch { /* an unparseable address from a peer is skipped */ }
     }
     if (targets.length === 0) return
+    this.dialing.add(peer)
     try {
       await this.c.host.dial(targets, { signal: AbortSignal.timeout(this.init.dialTimeoutMs) })
       this.c.log.debug({ peer }, 'dialled a peer heard of through hello')
     } catch (err: any) {
       this.c.log.debug({ peer, err: err.message }, 'discovery dial failed')
+    } finally {
+      this.dialing.delete(peer)
     }
   }
 

@@ -187,6 +187,10 @@ export class SkillService {
     return { cid: release.cid, announced }
   }
 
+  async isCached (cid: string): Promise<boolean> {
+    return await this.c.blobs.has(cid)
+  }
+
   /**
    * Local cache first, then the announcer, then every connected peer, until one delivers
    * bytes that hash to the CID. Concurrent fetches of one CID share one download.

@@ -12,7 +12,9 @@ export enum Bucket {
   meta = 'meta',
   tasks = 'task',
   skills = 'skill',
-  memory = 'mem'
+  memory = 'mem',
+  /** Results an executor still has to deliver. */
+  executor = 'exec'
 }
 
 export const SCHEMA_VERSION = 1

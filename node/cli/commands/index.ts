@@ -4,12 +4,14 @@ import { registerSkill } from './skill.js'
 import { registerImages } from './images.js'
 import { registerKeys } from './keys.js'
 import { registerLibrary } from './library.js'
+import { registerTask } from './task.js'
 
 /** Every top-level command group; each registers its subcommands on the program. */
 export const commands: Array<(program: Command) => void> = [
   registerNode,
   registerSkill,
   registerLibrary,
+  registerTask,
   registerKeys,
   registerImages
 ]

@@ -26,6 +26,11 @@ export function registerNode (program: Command): void {
     .option('--listen <multiaddr>', 'libp2p listen address, repeatable [default: /ip4/0.0.0.0/tcp/7400, env AAS_LISTEN]', collect)
     .option('--bootstrap <multiaddr>', 'peer to join the mesh through, repeatable [env AAS_BOOTSTRAP]', collect)
     .option('--api <host:port>', 'HTTP API address [default: 127.0.0.1:7401, env AAS_API]')
+    .option('--slots <n>', 'tasks this node executes at once; 0 = only originate [default: CPU count]', (v: string) => {
+      const n = Number(v)
+      if (!Number.isInteger(n) || n < 0 || n > 1024) throw new UsageError(`--slots: "${v}" is not a whole number from 0 to 1024`)
+      return n
+    })
     .option('--trust-author <key>', 'trust skill releases signed by this author key, repeatable (adds to trust.authors) [env AAS_TRUST_AUTHORS]', collectAuthor)
     .addOption(new Option('--log-level <level>', 'log level [default: info, env AAS_LOG_LEVEL]').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .option('--json', 'print the started node as one JSON line')
@@ -36,6 +41,7 @@ export function registerNode (program: Command): void {
       if (opts.bootstrap != null) flags.bootstrap = opts.bootstrap
       if (opts.api != null) flags.api = opts.api
       if (opts.logLevel != null) flags.logLevel = opts.logLevel
+      if (opts.slots != null) flags.tasks = { slots: opts.slots }
       // loaded on use: `aas --help` and the other commands need not load libp2p
       const { AasNode, resolveConfig } = await import('../../index.js')
       const config = await resolveConfig({ file: opts.config ?? process.env.AAS_CONFIG, env: process.env, flags })

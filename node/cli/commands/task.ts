@@ -1,0 +1,161 @@
+import type { Command } from 'commander'
+import { AasError, UsageError } from '../../../protocol/errors.js'
+import { apiRequest, resolveApiUrl, ApiError } from '../api-client.js'
+import { emit } from '../output.js'
+import { readInput } from './skill.js'
+
+/**
+ * `aas task`: submit, status, list, watch, cancel. `--api URL` (default: the local node)
+ * uses the HTTP API; `--node MULTIADDR` makes the CLI a libp2p peer with its own key that
+ * submits over the task stream protocol, and that node becomes the task's origin.
+ */
+interface TaskView { id: string, state: string, executor: string | null, attempts: number, output: unknown, error: string | null, durationMs: number | null, history?: unknown[], skill: { name: string, version: string } }
+
+const TERMINAL = new Set(['succeeded', 'failed', 'cancelled'])
+
+class TaskFailed extends AasError {
+  constructor (message: string) {
+    super(message, 'ERR_TASK_FAILED')
+    this.name = 'TaskFailed'
+  }
+}
+
+const positiveInt = (flag: string, max: number) => (v: string): number => {
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`${flag}: "${v}" is not a whole number from 1 to ${max}`)
+  return n
+}
+
+/** Talks to the task's node either way. */
+interface TaskClient {
+  submit: (req: { skill: string, input: unknown, timeoutS?: number, attempts?: number }) => Promise<string>
+  status: (id: string) => Promise<TaskView>
+  close: () => Promise<void>
+}
+
+async function client (opts: { node?: string, api?: string, data?: string }): Promise<TaskClient> {
+  if (opts.node != null) {
+    const [{ CliPeer }, { decodeCanonical, encodeCanonical, sealEnvelope, taskSubmit, Protocols }] = await Promise.all([import('../peer.js'), import('../../../protocol/index.js')])
+    const peer = await CliPeer.connect(opts.node)
+    const answer = (bytes: Uint8Array): any => {
+      const r = decodeCanonical(bytes) as any
+      if (r?.ok !== true) throw new UsageError(String(r?.message ?? 'the node refused the request'), String(r?.code ?? 'ERR_REFUSED'))
+      return r
+    }
+    return {
+      submit: async (req) => {
+        const body = { skill: req.skill, input: req.input, timeoutS: req.timeoutS ?? 300, attempts: req.attempts ?? 3 }
+        return answer(await peer.call(Protocols.taskSubmit, await sealEnvelope(peer.key, taskSubmit.type, body))).id
+      },
+      status: async (id) => answer(await peer.call(Protocols.taskStatus, encodeCanonical({ id }))).task,
+      close: async () => { await peer.close() }
+    }
+  }
+  const url = await resolveApiUrl(opts)
+  return {
+    submit: async (req) => (await apiRequest<{ id: string }>(url, '/v1/tasks', { method: 'POST', body: req })).id,
+    status: async (id) => await apiRequest<TaskView>(url, `/v1/tasks/${encodeURIComponent(id)}`),
+    close: async () => {}
+  }
+}
+
+const human = (t: TaskView): string => [
+  `${t.id}  ${t.state}  ${t.skill.name}@${t.skill.version}`,
+  `  executor ${t.executor ?? '-'}   attempts ${t.attempts}${t.durationMs != null ? `   ${t.durationMs} ms` : ''}`,
+  ...(t.error != null ? [`  error    ${t.error}`] : []),
+  ...(t.state === 'succeeded' ? [`  output   ${JSON.stringify(t.output)}`] : [])
+].join('\n')
+
+export function registerTask (program: Command): void {
+  const task = program.command('task').description('submit tasks to the mesh and follow them')
+  const target = (cmd: Command): Command => cmd
+    .option('--node <multiaddr>', 'submit as a libp2p peer to this node (…/p2p/<id>); it becomes the origin')
+    .option('--api <url>', 'or use this node\'s HTTP API [default: the local node]')
+    .option('--data <dir>', 'data directory of the local node [default: ~/.aas]')
+
+  target(task.command('submit'))
+    .description('submit a task; prints its id, or with --wait its outcome')
+    .requiredOption('--skill <ref>', 'NAME, NAME@RANGE or a bundle CID')
+    .requiredOption('--input <json|@file>', 'input JSON, or @FILE')
+    .option('--timeout <s>', 'seconds until the task must have a result [default: 300]', positiveInt('--timeout', 86_400))
+    .option('--attempts <n>', 'attempts before it fails [default: 3]', positiveInt('--attempts', 20))
+    .option('--wait', 'wait for the outcome; exit 0 only if it succeeded')
+    .option('--json', 'print {id}, or with --wait {id, state, output, executor, attempts, durationMs, error}')
+    .action(async (opts) => {
+      const input = await readInput(opts.input)
+      const c = await client(opts)
+      try {
+        const id = await c.submit({ skill: opts.skill, input, timeoutS: opts.timeout, attempts: opts.attempts })
+        if (opts.wait !== true) { emit(opts.json === true, { id }, () => id); return }
+        let t = await c.status(id)
+        while (!TERMINAL.has(t.state)) {
+          await new Promise(resolve => setTimeout(resolve, 200))
+          t = await c.status(id)
+        }
+        const out = { id: t.id, state: t.state, output: t.output, executor: t.executor, attempts: t.attempts, durationMs: t.durationMs, error: t.error }
+        emit(opts.json === true, out, () => human(t))
+        if (t.state !== 'succeeded') process.exitCode = 1
+      } finally {
+        await c.close()
+      }
+    })
+
+  target(task.command('status <id>'))
+    .description('show a task: state, executor, attempts, output, history')
+    .option('--json', 'print {id, state, executor, attempts, output, error, history}')
+    .action(async (id: string, opts) => {
+      const c = await client(opts)
+      try {
+        const t = await c.status(id)
+        emit(opts.json === true, t, () => human(t))
+      } finally { await c.close() }
+    })
+
+  target(task.command('list'))
+    .description('list the tasks this node is the origin of')
+    .option('--state <state>', 'only tasks in this state (offered, assigned, succeeded, failed, cancelled)')
+    .option('--json', 'print an array')
+    .action(async (opts) => {
+      if (opts.node != null) throw new UsageError('task list works through the API: use --api URL')
+      const url = await resolveApiUrl(opts)
+      const q = opts.state != null ? `?state=${encodeURIComponent(opts.state)}` : ''
+      const list = await apiRequest<TaskView[]>(url, `/v1/tasks${q}`)
+      emit(opts.json === true, list, () => list.length === 0 ? 'no tasks' : list.map(t => `${t.id}  ${t.state.padEnd(9)}  ${t.skill.name}@${t.skill.version}  ${t.executor?.slice(-8) ?? '-'}`).join('\n'))
+    })
+
+  target(task.command('watch <id>'))
+    .description('print each state change of a task as it happens, until it ends')
+    .option('--json', 'one JSON object per change')
+    .action(async (id: string, opts) => {
+      const url = await resolveApiUrl(opts)
+      let res: Response
+      try {
+        res = await fetch(`${url}/v1/tasks/${encodeURIComponent(id)}/watch`)
+      } catch (err: any) {
+        throw new ApiError(`no AAS node answers at ${url} (${String(err?.cause?.code ?? err.message)})`, 'ERR_API_UNREACHABLE')
+      }
+      if (!res.ok || res.body == null) throw new ApiError(((await res.json().catch(() => ({}))) as { message?: string }).message ?? `HTTP ${res.status}`, 'ERR_API_STATUS', res.status)
+      let buf = ''
+      let last: TaskView | undefined
+      for await (const chunk of res.body) {
+        buf += Buffer.from(chunk as Uint8Array).toString('utf8')
+        let nl: number
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          last = JSON.parse(buf.slice(0, nl)) as TaskView
+          buf = buf.slice(nl + 1)
+          emit(opts.json === true, last, () => `${new Date().toISOString()}  ${last!.state}${last!.executor != null ? `  on ${last!.executor}` : ''}  (attempt ${last!.attempts})${last!.error != null ? `  ${last!.error}` : ''}`)
+        }
+      }
+      if (last != null && last.state !== 'succeeded') process.exitCode = 1
+    })
+
+  target(task.command('cancel <id>'))
+    .description('cancel a task this node is the origin of')
+    .option('--json', 'print the task')
+    .action(async (id: string, opts) => {
+      const url = await resolveApiUrl(opts)
+      const t = await apiRequest<TaskView>(url, `/v1/tasks/${encodeURIComponent(id)}/cancel`, { method: 'POST', body: {} })
+      emit(opts.json === true, t, () => `${t.id}  ${t.state}`)
+      if (t.state !== 'cancelled') throw new TaskFailed(`task ${t.id} had already ended (${t.state})`)
+    })
+}

@@ -1,0 +1,243 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
+import {
+  decodeCanonical, encodeCanonical, Protocols, sealEnvelope, taskClaim, taskLease, taskResult,
+  type TaskOfferBody, type TaskResultBody
+} from '../../protocol/index.js'
+import type { SandboxRunner } from '../../skills/sandbox/index.js'
+import type { TrustPolicy } from '../../federation/trust.js'
+import type { Db } from '../store/index.js'
+import type { Host } from '../p2p/host.js'
+import { rpcCall } from '../p2p/rpc.js'
+import type { MeshKeeper } from '../mesh/index.js'
+import type { Metrics } from '../metrics.js'
+import type { Logger } from '../log.js'
+import type { SkillService } from '../skills/service.js'
+import type { ClaimAnswer, TaskOrigin } from './origin.js'
+
+/**
+ * The executor side of the task lifecycle: with a free slot, it bids for offers of trusted
+ * skills (over a stream to the origin, or directly to its own node's origin), runs the tasks
+ * it wins in the sandbox while renewing the lease, and delivers a signed result — kept in
+ * LevelDB and retried until the origin acks it or the task's deadline passes, across restarts.
+ * Offers it cannot bid for now wait in a queue until a slot frees, and leave it when the
+ * assignment or completion is gossiped.
+ */
+export interface ExecutorInit {
+  slots: number
+  /** Renew the lease this often (a third of the lease, so two renewals may fail). */
+  renewMs: number
+}
+
+export interface ExecutorComponents {
+  self: string
+  host: Host
+  privateKey: PrivateKey
+  origin: TaskOrigin
+  skills: SkillService
+  runner: SandboxRunner
+  trust: TrustPolicy
+  mesh: MeshKeeper
+  db: Db
+  metrics: Metrics
+  log: Logger
+}
+
+interface Offer { body: TaskOfferBody, origin: string, at: number }
+interface Running { attempt: number, abort: AbortController }
+interface PendingResult { origin: string, envelope: Uint8Array, deadline: number, tries: number }
+
+const MAX_QUEUED_OFFERS = 10_000
+const RPC_MAX = 4 * 1024 * 1024
+
+export class TaskExecutor {
+  private readonly queue = new Map<string, Offer>()
+  private readonly running = new Map<string, Running>()
+  private claiming = 0
+  private readonly pending = new Map<string, PendingResult>()
+  private retryTimer: NodeJS.Timeout | undefined
+  private stopped = false
+
+  constructor (private readonly c: ExecutorComponents, private readonly init: ExecutorInit) {}
+
+  get slots (): number { return this.init.slots }
+
+  /** No sandbox here: bid for nothing. */
+  disable (): void {
+    this.init.slots = 0
+  }
+  get busy (): number { return this.running.size + this.claiming }
+
+  async start (): Promise<void> {
+    for await (const [key, value] of this.c.db.iterator({ gte: 'r!', lt: 'r!\xff' })) {
+      this.pending.set(key, decodeCanonical(value) as PendingResult)
+    }
+    if (this.pending.size > 0) this.c.log.info({ results: this.pending.size }, 'delivering results kept from before the restart')
+    this.retryTimer = setInterval(() => { void this.deliverPending() }, 1000)
+    void this.deliverPending()
+  }
+
+  stop (): void {
+    this.stopped = true
+    clearInterval(this.retryTimer)
+    for (const r of this.running.values()) r.abort.abort()
+  }
+
+  /** An offer heard on gossip (or from this node's own origin). */
+  onOffer (body: TaskOfferBody, origin: string): void {
+    if (this.init.slots === 0 || this.stopped) return
+    if (!this.c.trust.trustsAuthor(body.skill.author)) return
+    if (body.deadline < Date.now() || this.running.has(body.taskId)) return
+    if (this.queue.size >= MAX_QUEUED_OFFERS) this.queue.delete(this.queue.keys().next().value!)
+    this.queue.set(body.taskId, { body, origin, at: Date.now() })
+    this.pump()
+  }
+
+  /** The task is held by someone (or done): stop waiting for it; abort a run that is not ours any more. */
+  onAssigned (taskId: string, attempt: number, executor: string): void {
+    const q = this.queue.get(taskId)
+    if (q != null && q.body.attempt <= attempt) this.queue.delete(taskId)
+    const r = this.running.get(taskId)
+    if (r != null && executor !== this.c.self && attempt > r.attempt) r.abort.abort()
+  }
+
+  onDone (taskId: string): void {
+    this.queue.delete(taskId)
+    this.running.get(taskId)?.abort.abort()
+  }
+
+  private pump (): void {
+    while (this.busy < this.init.slots && this.queue.size > 0) {
+      const [taskId, offer] = this.queue.entries().next().value as [string, Offer]
+      this.queue.delete(taskId)
+      if (offer.body.deadline < Date.now() || this.running.has(taskId)) continue
+      if (offer.body.exclude.includes(this.c.self) && Date.now() - offer.at < 1500) {
+        // failed this task before: let others take it first, come back later
+        setTimeout(() => { if (!this.queue.has(taskId)) { this.queue.set(taskId, { ...offer, at: offer.at - 1500 }); this.pump() } }, 1500)
+        continue
+      }
+      this.claiming++
+      void this.claim(offer).finally(() => { this.claiming--; this.pump() })
+    }
+  }
+
+  private target (peer: string): PeerId | Multiaddr[] {
+    if (this.c.host.getConnections(peerIdFromString(peer)).length > 0) return peerIdFromString(peer)
+    const addrs = this.c.mesh.addressesOf(peer)
+    return addrs.length > 0 ? addrs : peerIdFromString(peer)
+  }
+
+  private async claim (offer: Offer): Promise<void> {
+    const { body, origin } = offer
+    const bid = { taskId: body.taskId, attempt: body.attempt, freeSlots: Math.max(0, this.init.slots - this.busy), cached: await this.c.skills.isCached(body.skill.cid), load: this.running.size / Math.max(1, this.init.slots) }
+    let answer: ClaimAnswer
+    try {
+      if (origin === this.c.self) {
+        answer = await this.c.origin.claim(bid, this.c.self)
+      } else {
+        const env = await sealEnvelope(this.c.privateKey, taskClaim.type, bid)
+        const res = await rpcCall(this.c.host, this.target(origin), Protocols.taskClaim, env, { maxResponseBytes: RPC_MAX, timeoutMs: 10_000 })
+        answer = decodeCanonical(res) as ClaimAnswer
+      }
+    } catch (err: any) {
+      this.c.metrics.taskClaims.inc({ result: 'error' })
+      this.c.log.debug({ task: body.taskId, origin, err: err.message }, 'claim failed')
+      return
+    }
+    this.c.metrics.taskClaims.inc({ result: answer.won ? 'won' : 'lost' })
+    if (!answer.won) return
+    const abort = new AbortController()
+    this.running.set(body.taskId, { attempt: body.attempt, abort })
+    this.c.metrics.executorRunning.set(this.running.size)
+    this.claiming-- // the slot is now held by the run
+    try {
+      await this.execute(offer, answer.input, abort)
+    } finally {
+      this.claiming++
+      this.running.delete(body.taskId)
+      this.c.metrics.executorRunning.set(this.running.size)
+    }
+  }
+
+  private async execute (offer: Offer, input: unknown, abort: AbortController): Promise<void> {
+    const { body, origin } = offer
+    const renew = setInterval(() => { void this.renew(origin, body.taskId, body.attempt, abort) }, this.init.renewMs)
+    let result: TaskResultBody
+    let fetchMs = 0
+    try {
+      const t0 = performance.now()
+      const fetched = await this.c.skills.fetch(body.skill.cid, { signal: abort.signal })
+      fetchMs = performance.now() - t0
+      const run = await this.c.runner.run(fetched.dir, input, body.resources, { signal: abort.signal })
+      result = { taskId: body.taskId, attempt: body.attempt, status: run.status, output: run.status === 'succeeded' ? run.output : null, error: run.error ?? null, timings: { fetchMs: Math.round(fetchMs), sandboxMs: run.durationMs } }
+    } catch (err: any) {
+      result = { taskId: body.taskId, attempt: body.attempt, status: 'error', output: null, error: String(err.message ?? err).slice(0, 4000), timings: { fetchMs: Math.round(fetchMs), sandboxMs: 0 } }
+    } finally {
+      clearInterval(renew)
+    }
+    if (abort.signal.aborted && result.status !== 'succeeded') {
+      this.c.log.info({ task: body.taskId, attempt: body.attempt }, 'run stopped: the task moved on without us')
+      return
+    }
+    if (origin === this.c.self) {
+      const ack = await this.c.origin.result(result, this.c.self)
+      this.c.log.debug({ task: body.taskId, ack }, 'result recorded')
+      return
+    }
+    const envelope = await sealEnvelope(this.c.privateKey, taskResult.type, result)
+    const key = `r!${body.taskId}!${body.attempt}`
+    const pending: PendingResult = { origin, envelope, deadline: body.deadline, tries: 0 }
+    await this.c.db.put(key, encodeCanonical(pending))
+    this.pending.set(key, pending)
+    await this.deliver(key, pending)
+  }
+
+  private async renew (origin: string, taskId: string, attempt: number, abort: AbortController): Promise<void> {
+    try {
+      let res: { ok: boolean, reason?: string }
+      if (origin === this.c.self) res = await this.c.origin.renew(taskId, attempt, this.c.self)
+      else {
+        const env = await sealEnvelope(this.c.privateKey, taskLease.type, { taskId, attempt })
+        res = decodeCanonical(await rpcCall(this.c.host, this.target(origin), Protocols.taskLease, env, { maxResponseBytes: 4096, timeoutMs: this.init.renewMs })) as typeof res
+      }
+      if (!res.ok) {
+        this.c.log.info({ task: taskId, attempt, reason: res.reason }, 'lease lost: stopping the run')
+        abort.abort()
+      }
+    } catch (err: any) {
+      // origin unreachable: keep running; the result is kept and delivered when it is back
+      this.c.log.debug({ task: taskId, err: err.message }, 'lease renewal failed')
+    }
+  }
+
+  private async deliver (key: string, p: PendingResult): Promise<void> {
+    p.tries++
+    try {
+      const ack = decodeCanonical(await rpcCall(this.c.host, this.target(p.origin), Protocols.taskResult, p.envelope, { maxResponseBytes: 4096, timeoutMs: 10_000 })) as { accepted: boolean, reason?: string }
+      this.c.log.debug({ key, ack }, 'result delivered')
+      this.pending.delete(key)
+      await this.c.db.del(key)
+    } catch (err: any) {
+      if (Date.now() > p.deadline + 60_000) {
+        this.c.log.warn({ key, err: err.message }, 'giving up delivering a result: the task deadline passed')
+        this.pending.delete(key)
+        await this.c.db.del(key)
+      } else {
+        this.c.log.debug({ key, err: err.message, tries: p.tries }, 'result delivery failed; will retry')
+      }
+    }
+  }
+
+  private delivering = false
+
+  private async deliverPending (): Promise<void> {
+    if (this.delivering) return
+    this.delivering = true
+    try {
+      for (const [key, p] of [...this.pending]) await this.deliver(key, p)
+    } finally {
+      this.delivering = false
+    }
+  }
+}

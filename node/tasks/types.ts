@@ -1,0 +1,79 @@
+import type { RunOutcome, TaskSkillRef } from '../../protocol/index.js'
+
+/**
+ * A task as its origin keeps it (LevelDB, bucket `task`). The origin is the one authority on
+ * its tasks: every state change is written before it is announced.
+ */
+export type TaskState = 'offered' | 'assigned' | 'succeeded' | 'failed' | 'cancelled'
+export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set(['succeeded', 'failed', 'cancelled'])
+export const TASK_STATES: TaskState[] = ['offered', 'assigned', 'succeeded', 'failed', 'cancelled']
+
+export interface TaskSpec {
+  skill: TaskSkillRef
+  input: unknown
+  /** ms budget from submission to a result. */
+  timeoutS: number
+  attempts: number
+  /** Peer id of the submitter (a CLI peer, or the node itself for API submissions). */
+  submitter: string
+  submittedAt: number
+  resources: { memoryMB: number, cpus: number, pids: number, timeoutS: number }
+}
+
+export interface HistoryEntry {
+  at: number
+  state: TaskState | 'bid' | 'lease-expired' | 'result' | 'late-result' | 're-offered'
+  attempt: number
+  executor?: string
+  detail?: string
+}
+
+export interface AttemptRecord {
+  attempt: number
+  executor: string
+  assignedAt: number
+  endedAt?: number
+  status?: RunOutcome | 'lease-expired'
+  error?: string
+  timings?: { fetchMs: number, sandboxMs: number }
+}
+
+export interface TaskRecord {
+  id: string
+  spec: TaskSpec
+  state: TaskState
+  attempt: number
+  executor: string | null
+  leaseUntil: number | null
+  /** Executors of failed attempts: not offered the task again while others can take it. */
+  exclude: string[]
+  deadline: number
+  offeredAt: number
+  output: unknown
+  error: string | null
+  attemptsLog: AttemptRecord[]
+  history: HistoryEntry[]
+  completedAt: number | null
+  /** Where the time went, for the last accepted result (ms). */
+  timings: { offerToAssignMs: number, fetchMs: number, sandboxMs: number, resultMs: number } | null
+}
+
+/** What the API and `aas task status --json` show. */
+export function taskView (t: TaskRecord): Record<string, unknown> {
+  return {
+    id: t.id,
+    state: t.state,
+    skill: t.spec.skill,
+    executor: t.executor,
+    attempts: t.attemptsLog.length,
+    maxAttempts: t.spec.attempts,
+    output: t.output,
+    error: t.error,
+    submittedAt: t.spec.submittedAt,
+    completedAt: t.completedAt,
+    durationMs: t.completedAt != null ? t.completedAt - t.spec.submittedAt : null,
+    timings: t.timings,
+    attemptsLog: t.attemptsLog,
+    history: t.history
+  }
+}
