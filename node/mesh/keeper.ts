@@ -134,6 +134,9 @@ export class MeshKeeper {
     if (sender === this.c.host.peerId.toString()) return
     const prev = this.known.get(sender)
     this.known.set(sender, { peerId: sender, addrs: envelope.body.addrs, seq: envelope.body.seq, agent: envelope.body.agent, lastSeen: Date.now(), received: (prev?.received ?? 0) + 1 })
+    // a newcomer heard for the first time gets our hello soon (debounced), so it learns our
+    // addresses without waiting for the interval, even if it connected to someone else
+    if (prev == null) this.onConnect()
     // a burst of hellos (every peer says hello when it connects) must not start a dial each
     if (this.c.host.getPeers().length + this.dialing.size < this.init.targetPeers) void this.discoverDial(sender, envelope.body.addrs)
   }

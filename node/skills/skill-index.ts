@@ -97,7 +97,11 @@ export class SkillIndex {
 
   /** `NAME`, `NAME@RANGE` (highest trusted match) or a CID. */
   resolve (ref: string): IndexEntry | undefined {
-    if (/^b[a-z2-7]{20,}$/.test(ref)) return this.byContent(ref)
+    if (/^b[a-z2-7]{20,}$/.test(ref)) {
+      // a name may look like a CID (bibliographyformatter): try both
+      const e = this.byContent(ref)
+      if (e != null) return e
+    }
     const at = ref.lastIndexOf('@')
     const name = at > 0 ? ref.slice(0, at) : ref
     const range = at > 0 ? ref.slice(at + 1) : '*'

@@ -32,6 +32,8 @@ export interface ChildNodeInit {
   api: string
   bootstrap: string[]
   logLevel: string
+  /** More `aas node start` flags (e.g. --trust-author KEY, --slots N). */
+  args?: string[]
   startTimeoutMs?: number
 }
 
@@ -51,6 +53,7 @@ export class ChildNode {
   constructor (init: ChildNodeInit) {
     const args = [AAS_BIN, 'node', 'start', '--json', '--data', init.dataDir, '--listen', init.listen, '--api', init.api, '--log-level', init.logLevel]
     for (const b of init.bootstrap) args.push('--bootstrap', b)
+    args.push(...(init.args ?? []))
     this.process = spawn(process.execPath, args, { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
     this.process.stderr!.on('data', (d) => { this.stderrTail = (this.stderrTail + String(d)).slice(-STDERR_TAIL_BYTES) })
     this.exited = new Promise((resolve) => {

@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdir, mkdtemp, readdir, rm, symlink, lstat } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readdir, rm, symlink, lstat } from 'node:fs/promises'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -127,6 +127,8 @@ export async function buildRuntimeImage (runtime: Runtime, options: BuildImageOp
       if (await lstat(at).catch(() => null) == null) await symlink(target, at)
     }
     for (const dir of ['tmp', 'skill', 'input', 'output']) await mkdir(join(root, dir), { recursive: true, mode: 0o755 })
+    // runc copies the image's /tmp mode onto the tmpfs mounted there (ignoring mode=1777)
+    await chmod(join(root, 'tmp'), 0o1777)
     progress(`${runtime}: importing ${ref}`)
     const tar = spawn('tar', ['--numeric-owner', '--owner=0', '--group=0', '-C', root, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'inherit'] })
     await sh('podman', ['import', '--change', 'USER=65534:65534', '--change', 'WORKDIR=/tmp', '-', ref], { input: tar.stdout })

@@ -6,7 +6,7 @@ import type { Runtime } from '../manifest/index.js'
  * command that runs an entrypoint. Changing a spec changes `RECIPE_VERSION`, so the image
  * tag (derived from the recipe and the exact package files) changes too.
  */
-export const RECIPE_VERSION = 1
+export const RECIPE_VERSION = 2
 
 export interface RuntimeImageSpec {
   runtime: Runtime

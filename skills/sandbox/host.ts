@@ -1,4 +1,8 @@
 import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { SandboxError } from './errors.js'
 
@@ -17,6 +21,53 @@ export interface SandboxHost {
   /** The OCI runtime passed with --runtime. */
   ociRuntime: string
   limitsEnforced: boolean
+  /**
+   * Podman's default seccomp profile, tightened: no new namespaces (unshare, setns, clone
+   * with CLONE_NEW* flags, clone3), which the default allows and which open more kernel to
+   * a skill. Undefined when the host has no default profile to start from.
+   */
+  seccompProfile?: string
+  /** RLIMIT_NPROC for the sandbox: counted per uid across the host, so the host's hard limit (pids-limit caps each container). */
+  nprocLimit: number
+}
+
+const DEFAULT_SECCOMP = '/usr/share/containers/seccomp.json'
+/** CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET: clone may be called only with none of them. */
+const CLONE_NAMESPACE_FLAGS = 0x7E020000
+
+/** Writes the tightened profile next to the image cache; its name follows its content. */
+async function tightenedSeccomp (): Promise<string | undefined> {
+  let profile: any
+  try {
+    profile = JSON.parse(await readFile(DEFAULT_SECCOMP, 'utf8'))
+  } catch { return undefined }
+  const banned = new Set(['unshare', 'setns', 'clone', 'clone3'])
+  for (const rule of profile.syscalls ?? []) {
+    if (Array.isArray(rule.names)) rule.names = rule.names.filter((n: string) => !banned.has(n))
+  }
+  profile.syscalls = (profile.syscalls ?? []).filter((r: any) => !Array.isArray(r.names) || r.names.length > 0)
+  profile.syscalls.push(
+    { names: ['clone'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: CLONE_NAMESPACE_FLAGS, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }] },
+    { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 }, // ENOSYS: libc falls back to clone
+    { names: ['unshare', 'setns'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 } // EPERM
+  )
+  const text = JSON.stringify(profile)
+  const dir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'aas')
+  const file = join(dir, `seccomp-${createHash('sha256').update(text).digest('hex').slice(0, 12)}.json`)
+  if (await readFile(file, 'utf8').catch(() => null) === text) return file
+  await mkdir(dir, { recursive: true })
+  const tmp = `${file}.${process.pid}.tmp`
+  await writeFile(tmp, text, { mode: 0o644 })
+  await rename(tmp, file)
+  return file
+}
+
+async function hardNprocLimit (): Promise<number> {
+  const limits = await readFile('/proc/self/limits', 'utf8').catch(() => '')
+  const m = /^Max processes\s+\S+\s+(\d+|unlimited)/m.exec(limits)
+  const hard = m == null ? 4096 : m[1] === 'unlimited' ? 1 << 20 : Number(m[1])
+  // podman refuses values near the hard limit on some hosts; 4096 is well above any pids-limit we set
+  return Math.max(64, Math.min(hard, 4096))
 }
 
 export const PODMAN_PACKAGES = 'podman and runc'
@@ -54,7 +105,7 @@ export async function detectHost (): Promise<SandboxHost> {
       }
       ociRuntime = 'runc'
     }
-    return { podmanVersion, rootless, cgroupVersion, ociRuntime, limitsEnforced: !(rootless && cgroupVersion === 'v1') }
+    return { podmanVersion, rootless, cgroupVersion, ociRuntime, limitsEnforced: !(rootless && cgroupVersion === 'v1'), seccompProfile: await tightenedSeccomp(), nprocLimit: await hardNprocLimit() }
   })()
   cached.catch(() => { cached = undefined })
   return await cached

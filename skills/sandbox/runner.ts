@@ -1,8 +1,8 @@
 import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { chown, chmod, copyFile, cp, lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { chown, chmod, copyFile, cp, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join, relative, resolve } from 'node:path'
+import { dirname, join, relative, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { loadManifest, schemaCompiler, type Manifest } from '../manifest/index.js'
 import { imageSpecs } from '../images/specs.js'
@@ -49,6 +49,7 @@ export class SandboxRunner {
     const { stdout } = await exec('podman', ['ps', '-a', '--filter', `label=${SANDBOX_LABEL}=1`, '--format', `{{.Names}} {{index .Labels "${OWNER_LABEL}"}}`])
     const stale = stdout.split('\n').map(l => l.trim().split(' ')).filter(([name, pid]) => name !== '' && !alive(Number(pid)))
     for (const [name] of stale) await this.remove(name, host)
+    if (!host.rootless) await unmountStaleOutputs()
     return stale.length
   }
 
@@ -77,6 +78,8 @@ export class SandboxRunner {
       await writeFile(join(work, 'input', 'input.json'), inputText, { mode: 0o644 })
       const outDir = join(work, 'output')
       await mkdir(outDir, { mode: 0o700 })
+      // as root, /output is a tmpfs of the output cap: a skill cannot fill the host's disk
+      if (!host.rootless) await mountOutput(outDir, this.options.maxOutputBytes)
       if (!host.rootless) await chown(outDir, 65534, 65534)
       else await chmod(outDir, 0o777)
       const skillCopy = join(work, 'skill')
@@ -94,6 +97,7 @@ export class SandboxRunner {
       return full
     } finally {
       await this.remove(name, host)
+      await unmountOutput(join(work, 'output'))
       await rm(work, { recursive: true, force: true })
     }
   }
@@ -106,16 +110,17 @@ export class SandboxRunner {
       '--network', 'none', '--no-hosts', '--hostname', 'sandbox',
       '--read-only', '--read-only-tmpfs=false',
       '--cap-drop', 'all', '--security-opt', 'no-new-privileges',
+      ...(host.seccompProfile != null ? ['--security-opt', `seccomp=${host.seccompProfile}`] : []),
       '--user', o.user,
       '--pids-limit', String(limits.pids),
       '--memory', `${limits.memoryMB}m`, '--memory-swap', `${limits.memoryMB}m`,
       '--cpus', String(limits.cpus),
-      '--ulimit', 'nofile=256:256', '--ulimit', 'nproc=1024:1024', '--ulimit', 'core=0:0',
+      '--ulimit', 'nofile=256:256', '--ulimit', `nproc=${host.nprocLimit}:${host.nprocLimit}`, '--ulimit', 'core=0:0',
       '--ulimit', `fsize=${o.maxOutputFileBytes}:${o.maxOutputFileBytes}`,
       '--tmpfs', `/tmp:rw,size=${o.tmpMB}m,mode=1777,nosuid,nodev,noexec`,
       '--mount', `type=bind,source=${skillDir},destination=${SKILL_PATH},ro=true`,
       '--mount', `type=bind,source=${join(work, 'input')},destination=/input,ro=true`,
-      '--mount', `type=bind,source=${join(work, 'output')},destination=/output`,
+      '--mount', `type=bind,source=${join(work, 'output')},destination=/output,bind-propagation=rprivate`,
       '--workdir', '/tmp', '--log-driver', 'none',
       '--env', 'HOME=/tmp', '--env', 'LANG=C.UTF-8', '--env', 'PATH=/usr/local/bin:/usr/bin:/bin',
       '--env', 'PYTHONDONTWRITEBYTECODE=1', '--env', 'AAS_INPUT=/input/input.json', '--env', 'AAS_OUTPUT=/output',
@@ -152,11 +157,14 @@ export class SandboxRunner {
     if (why === 'timeout') return { ...common, status: 'timeout', error: `killed after the ${limits.timeoutS} s timeout` }
     if (why === 'killed') return { ...common, status: 'killed', error: 'cancelled' }
     if (why === 'output-cap') return { ...common, status: 'killed', error: `stdout passed the ${o.maxStdoutBytes} byte cap` }
-    if (await this.oomKilled(name)) return { ...common, status: 'oom', error: `out of memory (limit ${limits.memoryMB} MB)` }
+    // 137 = SIGKILL, and ours were handled above: inside, nothing can SIGKILL pid 1 but the
+    // kernel's OOM killer (podman on cgroup v1 does not always set OOMKilled)
+    if (exitCode === 137 || await this.oomKilled(name)) return { ...common, status: 'oom', error: `out of memory (limit ${limits.memoryMB} MB)` }
     if (exitCode === 125 || exitCode === 126 || exitCode === 127 || exitCode == null) {
-      // podman's own failures (125: podman error; 126/127: the command could not run)
+      // podman's own failures (125: podman error; 126/127: the command could not run) happen
+      // before the container starts; a skill exiting 125 with "Error:" is only the skill failing
       const line = stderr.text().trim().split('\n').pop() ?? ''
-      if (/^Error: /.test(line) || exitCode == null) return { ...common, status: 'error', error: line.replace(/^Error: /, 'podman: ') || 'podman failed' }
+      if (exitCode == null || (/^Error: /.test(line) && !await this.started(name))) return { ...common, status: 'error', error: line.replace(/^Error: /, 'podman: ') || 'podman failed' }
     }
     if (exitCode !== 0) return { ...common, status: 'failed', error: `the skill exited with code ${exitCode}` }
     try {
@@ -172,6 +180,13 @@ export class SandboxRunner {
       await exec('podman', ['--runtime', host.ociRuntime, 'kill', '--signal', 'KILL', name], { env: podmanEnv() }).catch(() => {})
       await new Promise(resolve => setTimeout(resolve, 250))
     }
+  }
+
+  private async started (name: string): Promise<boolean> {
+    try {
+      const { stdout } = await exec('podman', ['inspect', '--format', '{{.State.StartedAt.IsZero}}', name], { env: podmanEnv() })
+      return stdout.trim() === 'false'
+    } catch { return false }
   }
 
   private async oomKilled (name: string): Promise<boolean> {
@@ -200,6 +215,28 @@ export class SandboxRunner {
       throw new SandboxError(`runtime image ${image} is missing: build it with "aas images build"`, 'ERR_IMAGE_MISSING')
     }
   }
+}
+
+/** A size-capped tmpfs (noexec) on the run's output folder; needs root. */
+async function mountOutput (dir: string, maxBytes: number): Promise<void> {
+  await exec('mount', ['-t', 'tmpfs', '-o', `size=${Math.ceil(maxBytes / 1024)}k,mode=0700,noexec,nosuid,nodev`, 'tmpfs', dir])
+}
+
+async function unmountOutput (dir: string): Promise<void> {
+  const mounts = await readFile('/proc/self/mounts', 'utf8').catch(() => '')
+  if (mounts.split('\n').some(l => l.split(' ')[1] === dir)) await exec('umount', ['-l', dir]).catch(() => {})
+}
+
+/** Output tmpfs mounts of runs a killed node left behind. */
+export async function unmountStaleOutputs (): Promise<number> {
+  const mounts = await readFile('/proc/self/mounts', 'utf8').catch(() => '')
+  const prefix = join(tmpdir(), 'aas-run-')
+  const stale = mounts.split('\n').map(l => l.split(' ')[1]).filter((p): p is string => p != null && p.startsWith(prefix) && p.endsWith('/output'))
+  for (const dir of stale) {
+    await exec('umount', ['-l', dir]).catch(() => {})
+    await rm(dirname(dir), { recursive: true, force: true }).catch(() => {})
+  }
+  return stale.length
 }
 
 /**
@@ -253,6 +290,7 @@ async function collectFiles (dir: string, o: SandboxOptions): Promise<{ files: O
   let error: string | undefined
   const walk = async (at: string): Promise<void> => {
     for (const entry of await readdir(at, { withFileTypes: true })) {
+      if (files.length > 1000) return // reported below; listing more only costs the node
       const path = join(at, entry.name)
       if (entry.isDirectory()) { await walk(path); continue }
       const st = await lstat(path)

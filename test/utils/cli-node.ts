@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { rmTree } from '../../skills/bundle/extract.js'
 
 /**
  * Real nodes for tests: `aas node start` as a child process through the real CLI, on
@@ -63,7 +64,8 @@ export interface StartCliNodeOptions {
 export async function startCliNode (opts: StartCliNodeOptions = {}): Promise<CliNode> {
   const ownDir = opts.dataDir == null
   const dataDir = opts.dataDir ?? await mkdtemp(join(tmpdir(), 'aas-node-'))
-  const cleanup = async (): Promise<void> => { if (ownDir) await rm(dataDir, { recursive: true, force: true }) }
+  // fetched skills are unpacked read-only: rmTree makes them writable first (non-root users)
+  const cleanup = async (): Promise<void> => { if (ownDir) await rmTree(dataDir) }
   const args = [AAS_BIN, 'node', 'start', '--json', '--data', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--log-level', 'warn']
   for (const b of opts.bootstrap ?? []) args.push('--bootstrap', b)
   args.push(...(opts.args ?? []))
