@@ -86,7 +86,7 @@ export class TaskOrigin {
     if (n > 0) this.c.log.info({ open: n }, 'resuming open tasks')
     for (const t of this.c.store.open.values()) {
       // an offer out before the restart may be gone: offer again at once
-      if (t.state === 'offered') t.offeredAt = 0
+      if (t.state === 'offered') t.lastOfferAt = 0
     }
     this.updateStateGauge()
     this.ticker = setInterval(() => { void this.tick() }, 250)
@@ -133,7 +133,7 @@ export class TaskOrigin {
     const id = taskId(spec)
     const t: TaskRecord = {
       id, spec, state: 'offered', attempt: 1, executor: null, leaseUntil: null, exclude: [],
-      deadline: now + timeoutS * 1000, offeredAt: now, output: null, error: null,
+      deadline: now + timeoutS * 1000, offeredAt: now, lastOfferAt: now, reoffers: 0, output: null, error: null,
       attemptsLog: [], history: [{ at: now, state: 'offered', attempt: 1 }], completedAt: null, timings: null
     }
     await this.c.store.put(t)
@@ -162,7 +162,7 @@ export class TaskOrigin {
   }
 
   private async offer (t: TaskRecord): Promise<void> {
-    t.offeredAt = Date.now()
+    t.lastOfferAt = Date.now()
     const body = {
       taskId: t.id,
       attempt: t.attempt,
@@ -282,6 +282,8 @@ export class TaskOrigin {
     }
     t.attempt++
     t.state = 'offered'
+    t.offeredAt = Date.now()
+    t.reoffers = 0
     t.executor = null
     t.leaseUntil = null
     t.history.push({ at: Date.now(), state: 'offered', attempt: t.attempt, detail: reason })
@@ -326,6 +328,10 @@ export class TaskOrigin {
 
   private ticking = false
 
+  private reofferDelay (t: TaskRecord): number {
+    return Math.min(this.init.reofferMs * 2 ** (t.reoffers ?? 0), 120_000)
+  }
+
   /** Deadlines, lease expiries and offers nobody claimed. */
   private async tick (): Promise<void> {
     if (this.ticking) return
@@ -342,7 +348,10 @@ export class TaskOrigin {
           t.history.push({ at: now, state: 'lease-expired', attempt: t.attempt, executor: t.executor ?? undefined })
           this.c.log.info({ task: t.id, attempt: t.attempt, executor: t.executor }, 'lease expired: offering the next attempt')
           await this.nextAttempt(t, `lease of attempt ${t.attempt} expired`, t.executor)
-        } else if (t.state === 'offered' && !this.windows.has(t.id) && now - t.offeredAt > this.init.reofferMs) {
+        } else if (t.state === 'offered' && !this.windows.has(t.id) && now - (t.lastOfferAt ?? 0) > this.reofferDelay(t)) {
+          // executors keep offers they could not bid for yet, so an offer is repeated only in
+          // case it was lost, with exponential backoff: gossip per task stays near constant
+          t.reoffers = (t.reoffers ?? 0) + 1
           t.history.push({ at: now, state: 're-offered', attempt: t.attempt })
           await this.offer(t)
         }

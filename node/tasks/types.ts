@@ -48,7 +48,11 @@ export interface TaskRecord {
   /** Executors of failed attempts: not offered the task again while others can take it. */
   exclude: string[]
   deadline: number
+  /** When the current attempt was first offered. */
   offeredAt: number
+  /** When its offer was last gossiped, and how many times again since the first. */
+  lastOfferAt: number
+  reoffers: number
   output: unknown
   error: string | null
   attemptsLog: AttemptRecord[]

@@ -7,5 +7,6 @@ import type { Benchmark } from './types.js'
 export const benchmarks: Benchmark[] = [
   (await import('./gossip.js')).default,
   (await import('./sandbox.js')).default,
-  (await import('./fetch.js')).default
+  (await import('./fetch.js')).default,
+  (await import('./tasks.js')).default
 ]
