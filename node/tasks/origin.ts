@@ -78,15 +78,31 @@ export class TaskOrigin {
   private readonly watchers = new Map<string, Set<(t: TaskRecord) => void>>()
   private ticker: NodeJS.Timeout | undefined
   escalate: EscalationHook = async () => false
+  /**
+   * Every change of task state runs one at a time: a result arriving while the tick finds the
+   * same lease expired must not interleave with it (the result would be recorded and the task
+   * re-offered anyway).
+   */
+  private chain: Promise<unknown> = Promise.resolve()
+
+  private serial<T> (fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn)
+    this.chain = run.catch(() => {})
+    return run
+  }
 
   constructor (private readonly c: OriginComponents, private readonly init: OriginInit) {}
 
   async start (): Promise<void> {
     const n = await this.c.store.load()
     if (n > 0) this.c.log.info({ open: n }, 'resuming open tasks')
+    const now = Date.now()
     for (const t of this.c.store.open.values()) {
       // an offer out before the restart may be gone: offer again at once
       if (t.state === 'offered') t.lastOfferAt = 0
+      // executors could not renew while this node was down: give them a lease's time to
+      // renew or deliver before their attempt counts as lost
+      if (t.state === 'assigned') t.leaseUntil = Math.max(t.leaseUntil ?? 0, now + this.init.leaseMs)
     }
     this.updateStateGauge()
     this.ticker = setInterval(() => { void this.tick() }, 250)
@@ -155,6 +171,10 @@ export class TaskOrigin {
   }
 
   async cancel (id: string): Promise<TaskRecord | undefined> {
+    return await this.serial(async () => await this.cancelNow(id))
+  }
+
+  private async cancelNow (id: string): Promise<TaskRecord | undefined> {
     const t = this.c.store.open.get(id)
     if (t == null) return await this.c.store.get(id)
     await this.finish(t, 'cancelled', { error: 'cancelled by the submitter' })
@@ -189,7 +209,7 @@ export class TaskOrigin {
     return await new Promise<ClaimAnswer>((resolve) => {
       let w = this.windows.get(t.id)
       if (w == null) {
-        w = { bids: [], timer: setTimeout(() => { void this.closeWindow(t.id) }, this.init.bidWindowMs) }
+        w = { bids: [], timer: setTimeout(() => { void this.serial(async () => { await this.closeWindow(t.id) }) }, this.init.bidWindowMs) }
         this.windows.set(t.id, w)
       }
       w.bids.push({ from, claim, answer: resolve })
@@ -227,6 +247,10 @@ export class TaskOrigin {
 
   /** Lease renewal by the executor holding the attempt. */
   async renew (taskId: string, attempt: number, from: string): Promise<{ ok: boolean, leaseUntil?: number, reason?: string }> {
+    return await this.serial(async () => await this.renewNow(taskId, attempt, from))
+  }
+
+  private async renewNow (taskId: string, attempt: number, from: string): Promise<{ ok: boolean, leaseUntil?: number, reason?: string }> {
     const t = this.c.store.open.get(taskId)
     if (t == null) return { ok: false, reason: 'task is finished' }
     if (t.state !== 'assigned' || t.attempt !== attempt || t.executor !== from) return { ok: false, reason: 'lease lost' }
@@ -237,6 +261,10 @@ export class TaskOrigin {
 
   /** A result from an executor: the first valid one completes the task. */
   async result (r: TaskResultBody, from: string): Promise<{ accepted: boolean, reason?: string }> {
+    return await this.serial(async () => await this.resultNow(r, from))
+  }
+
+  private async resultNow (r: TaskResultBody, from: string): Promise<{ accepted: boolean, reason?: string }> {
     const t = this.c.store.open.get(r.taskId) ?? await this.c.store.get(r.taskId)
     if (t == null) return { accepted: false, reason: 'unknown task' }
     const held = t.attemptsLog.find(a => a.attempt === r.attempt && a.executor === from)
@@ -336,6 +364,10 @@ export class TaskOrigin {
   private async tick (): Promise<void> {
     if (this.ticking) return
     this.ticking = true
+    await this.serial(async () => { await this.tickNow() })
+  }
+
+  private async tickNow (): Promise<void> {
     try {
       const now = Date.now()
       for (const t of [...this.c.store.open.values()]) {

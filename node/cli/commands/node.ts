@@ -47,6 +47,17 @@ export function registerNode (program: Command): void {
       const config = await resolveConfig({ file: opts.config ?? process.env.AAS_CONFIG, env: process.env, flags })
       config.trust.authors = [...new Set([...config.trust.authors, ...(opts.trustAuthor ?? [])])]
       const aas = new AasNode({ config })
+      // signals are caught from the start: one during start-up stops the node once it is up
+      // (a half-started node is never left by a default SIGTERM exit); a second one leaves at once
+      let received: string | undefined
+      let onSignal = (signal: string): void => { received = signal }
+      const handler = (signal: string): void => {
+        if (stopping) process.exit(0)
+        onSignal(signal)
+      }
+      let stopping = false
+      process.on('SIGINT', handler)
+      process.on('SIGTERM', handler)
       const runtime = await aas.start()
       emit(opts.json === true, runtime, () => [
         `AAS node ${runtime.peerId} started`,
@@ -55,15 +66,15 @@ export function registerNode (program: Command): void {
         '  stop with Ctrl-C'
       ].join('\n'))
       await new Promise<void>((resolve) => {
-        const onSignal = (signal: string): void => {
+        onSignal = (signal: string): void => {
+          stopping = true
           aas.log.info({ signal }, 'stopping')
           const force = setTimeout(() => { process.exit(0) }, STOP_GRACE_MS)
           force.unref()
           // a close step that fails is logged, never an unhandled rejection (exit 1)
           aas.stop().catch((err) => { aas.log.warn({ err }, 'stop: a close step failed') }).finally(resolve)
         }
-        process.once('SIGINT', onSignal)
-        process.once('SIGTERM', onSignal)
+        if (received != null) onSignal(received)
       })
       // libp2p may keep sockets in their close handshake; the node is stopped, so leave now.
       process.exit(0)
@@ -77,13 +88,18 @@ export function registerNode (program: Command): void {
     .action(async (opts) => {
       const url = await resolveApiUrl(opts)
       const info = await apiRequest<NodeInfo>(url, '/v1/node')
-      emit(opts.json === true, info, () => [
+      const memory = await apiRequest<{ skills: Array<{ skill: string, successes: number, failures: number, inputs: number, meanMs: number }>, executor: { slots: number, busy: number } }>(url, '/v1/memory')
+      const runs = memory.skills.reduce((n, s) => n + s.successes + s.failures, 0)
+      const ok = memory.skills.reduce((n, s) => n + s.successes, 0)
+      emit(opts.json === true, { ...info, memory }, () => [
         `peer id   ${info.peerId}`,
         `version   ${info.version}   uptime ${info.uptimeS} s`,
         `addresses ${info.addresses.join('\n          ') || '(none)'}`,
         `peers     ${info.peers.length}${info.peers.length > 0 ? '\n          ' + info.peers.join('\n          ') : ''}`,
         `known     ${info.knownPeers} node(s) heard through gossip`,
-        `topics    ${info.topics.join(', ') || '(none)'}`
+        `topics    ${info.topics.join(', ') || '(none)'}`,
+        `executor  ${memory.executor.busy} of ${memory.executor.slots} slot(s) busy`,
+        `memory    ${runs} run(s) of ${memory.skills.length} skill release(s) recorded, ${ok} succeeded${memory.skills.length > 0 ? '\n' + memory.skills.map(m => `          ${m.skill.slice(0, 16)}…  ${m.successes} ok, ${m.failures} failed, ${m.inputs} input(s), mean ${m.meanMs} ms`).join('\n') : ''}`
       ].join('\n'))
     })
 }

@@ -35,7 +35,7 @@ interface TaskClient {
 
 async function client (opts: { node?: string, api?: string, data?: string }): Promise<TaskClient> {
   if (opts.node != null) {
-    const [{ CliPeer }, { decodeCanonical, encodeCanonical, sealEnvelope, taskSubmit, Protocols }] = await Promise.all([import('../peer.js'), import('../../../protocol/index.js')])
+    const [{ CliPeer }, { decodeCanonical, encodeCanonical, sealEnvelope, taskSubmit, Protocols, TASK_INPUT_MAX_BYTES }] = await Promise.all([import('../peer.js'), import('../../../protocol/index.js')])
     const peer = await CliPeer.connect(opts.node)
     const answer = (bytes: Uint8Array): any => {
       const r = decodeCanonical(bytes) as any
@@ -44,6 +44,9 @@ async function client (opts: { node?: string, api?: string, data?: string }): Pr
     }
     return {
       submit: async (req) => {
+        // the node would refuse the frame before reading it: say why here, as the API would
+        const inputBytes = Buffer.byteLength(JSON.stringify(req.input))
+        if (inputBytes > TASK_INPUT_MAX_BYTES) throw new UsageError(`input is ${inputBytes} bytes, over the ${TASK_INPUT_MAX_BYTES} byte limit`, 'ERR_INPUT_TOO_LARGE')
         const body = { skill: req.skill, input: req.input, timeoutS: req.timeoutS ?? 300, attempts: req.attempts ?? 3 }
         return answer(await peer.call(Protocols.taskSubmit, await sealEnvelope(peer.key, taskSubmit.type, body))).id
       },
