@@ -71,7 +71,8 @@ export class SandboxRunner {
     if (inputError != null) return { ...base, status: 'invalid-input', error: `input ${inputError}` }
     image = base.image = await this.requireImage(image)
 
-    const work = await mkdtemp(join(tmpdir(), 'aas-run-'))
+    // the pid in the name tells whose run it is: only a dead owner's leftovers are removed
+    const work = await mkdtemp(join(tmpdir(), `aas-run-${process.pid}-`))
     const name = `aas-sbx-${randomBytes(8).toString('hex')}`
     try {
       await mkdir(join(work, 'input'))
@@ -227,11 +228,13 @@ async function unmountOutput (dir: string): Promise<void> {
   if (mounts.split('\n').some(l => l.split(' ')[1] === dir)) await exec('umount', ['-l', dir]).catch(() => {})
 }
 
-/** Output tmpfs mounts of runs a killed node left behind. */
+/** Output tmpfs mounts of runs a killed node left behind (other live nodes' runs are left alone). */
 export async function unmountStaleOutputs (): Promise<number> {
   const mounts = await readFile('/proc/self/mounts', 'utf8').catch(() => '')
   const prefix = join(tmpdir(), 'aas-run-')
-  const stale = mounts.split('\n').map(l => l.split(' ')[1]).filter((p): p is string => p != null && p.startsWith(prefix) && p.endsWith('/output'))
+  const owner = (p: string): number => Number(p.slice(prefix.length).split('-')[0])
+  const stale = mounts.split('\n').map(l => l.split(' ')[1])
+    .filter((p): p is string => p != null && p.startsWith(prefix) && p.endsWith('/output') && !alive(owner(p)))
   for (const dir of stale) {
     await exec('umount', ['-l', dir]).catch(() => {})
     await rm(dirname(dir), { recursive: true, force: true }).catch(() => {})

@@ -67,4 +67,11 @@ describe('example skills', function () {
     expect(out.exitCode).to.equal(2)
     expect(out.stderrTail).to.match(/no column named zzz/)
   })
+
+  it('says which packages to install when podman is missing', async () => {
+    const r = await runCli(['skill', 'run', join(EXAMPLES, 'csv-clean'), '--input', '{"csv": "a\\n"}'], { env: { PATH: '/nonexistent' } })
+    expect(r.code).to.equal(1)
+    expect(r.stderr.trim().split('\n')).to.have.length(1)
+    expect(r.stderr).to.match(/^aas: podman is not installed: install the Debian packages podman and runc/)
+  })
 })
