@@ -144,7 +144,9 @@ export class AasNode {
     this.memory = new MemoryEngine(this.store.sublevel(Bucket.memory))
     const self = this.host.peerId.toString()
     this.origin = new TaskOrigin(
-      { self, store: this.taskStore = new TaskStore(this.store.sublevel(Bucket.tasks)), index: this.skillIndex, gossip: this.gossip, memory: this.memory, metrics: this.metrics, log: log.child({ part: 'origin' }), localOffer: (t) => { this.executor.onOffer({ taskId: t.id, attempt: t.attempt, skill: t.spec.skill, inputBytes: 0, resources: t.spec.resources, deadline: t.deadline, exclude: t.exclude }, self) } },
+      { self, store: this.taskStore = new TaskStore(this.store.sublevel(Bucket.tasks)), index: this.skillIndex, gossip: this.gossip, memory: this.memory, metrics: this.metrics, log: log.child({ part: 'origin' }), localOffer: (t) => { this.executor.onOffer({ taskId: t.id, attempt: t.attempt, skill: t.spec.skill, inputBytes: 0, resources: t.spec.resources, deadline: t.deadline, exclude: t.exclude }, self) },
+        localAssigned: (t) => { if (t.executor != null) this.executor.onAssigned(t.id, t.attempt, t.executor) },
+        localDone: (t) => { this.executor.onDone(t.id) } },
       { leaseMs: config.tasks.leaseS * 1000, bidWindowMs: config.tasks.bidWindowMs, reofferMs: config.tasks.reofferS * 1000, defaultTimeoutS: config.tasks.defaultTimeoutS, defaultAttempts: config.tasks.defaultAttempts, sandbox: this.runner.options }
     )
     this.executor = new TaskExecutor(

@@ -8,7 +8,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
-import { UsageError } from '../../protocol/errors.js'
+import { AasError, UsageError } from '../../protocol/errors.js'
 import { writeFileAtomic } from '../fs-util.js'
 import { rpcCall } from '../p2p/rpc.js'
 
@@ -54,7 +54,7 @@ export class CliPeer {
     try {
       return await rpcCall(this.host, [multiaddr(this.target)], protocol, request, { maxResponseBytes, timeoutMs: 15_000 })
     } catch (err: any) {
-      throw new UsageError(`cannot reach the node at ${this.target}: ${String(err.message)}`, 'ERR_NODE_UNREACHABLE')
+      throw new AasError(`cannot reach the node at ${this.target}: ${String(err.message)}`, 'ERR_NODE_UNREACHABLE')
     }
   }
 

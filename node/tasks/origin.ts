@@ -58,8 +58,10 @@ export interface OriginComponents {
   memory: MemoryEngine
   metrics: Metrics
   log: Logger
-  /** The local executor, which never hears its own node's gossip. */
+  /** The local executor, which never hears its own node's gossip: offers, assignments, completions. */
   localOffer?: (t: TaskRecord) => void
+  localAssigned?: (t: TaskRecord) => void
+  localDone?: (t: TaskRecord) => void
 }
 
 export type ClaimAnswer = { won: true, input: unknown, leaseUntil: number, deadline: number } | { won: false, reason: string }
@@ -242,6 +244,7 @@ export class TaskOrigin {
       this.c.metrics.taskBids.inc({ result: won ? 'won' : 'lost' })
       b.answer(won ? { won: true, input: t.spec.input, leaseUntil: t.leaseUntil, deadline: t.deadline } : { won: false, reason: 'another executor won' })
     }
+    this.c.localAssigned?.(t)
     await this.c.gossip.publish(taskAssign, { taskId: t.id, attempt: t.attempt, executor: best.from, leaseUntil: t.leaseUntil }).catch(() => {})
   }
 
@@ -277,10 +280,15 @@ export class TaskOrigin {
       return { accepted: false, reason: `duplicate: task already ${t.state}` }
     }
     if (held.status != null && held.status !== 'lease-expired') return { accepted: false, reason: 'duplicate: this attempt already reported' }
-    held.endedAt = now
-    held.status = r.status
     held.timings = r.timings
-    if (r.error != null) held.error = r.error
+    if (held.status === 'lease-expired') {
+      // keep why the attempt ended; the late run's outcome goes in the error
+      held.error = `ran after its lease expired: ${r.status}${r.error != null ? `: ${r.error}` : ''}`
+    } else {
+      held.endedAt = now
+      held.status = r.status
+      if (r.error != null) held.error = r.error
+    }
     t.history.push({ at: now, state: 'result', attempt: r.attempt, executor: from, detail: r.status })
     this.c.metrics.sandboxRunSeconds.observe({ status: r.status }, r.timings.sandboxMs / 1000)
     await this.c.memory.record(t.spec.skill.cid, t.spec.input, r.status === 'succeeded', r.timings.sandboxMs)
@@ -340,6 +348,7 @@ export class TaskOrigin {
     this.c.metrics.taskAttempts.observe(t.attemptsLog.length)
     this.c.metrics.tasksFinished.inc({ state })
     this.changed(t)
+    this.c.localDone?.(t)
     await this.c.gossip.publish(taskDone, { taskId: t.id, state, executor: state === 'succeeded' ? t.executor : null }).catch(() => {})
   }
 

@@ -33,20 +33,25 @@ interface TaskClient {
   close: () => Promise<void>
 }
 
+/** The node refuses an input over its limit before reading it: say why here, either way. */
+function checkInputSize (input: unknown, max: number): void {
+  const bytes = Buffer.byteLength(JSON.stringify(input))
+  if (bytes > max) throw new AasError(`input is ${bytes} bytes, over the ${max} byte limit`, 'ERR_INPUT_TOO_LARGE')
+}
+
 async function client (opts: { node?: string, api?: string, data?: string }): Promise<TaskClient> {
   if (opts.node != null) {
     const [{ CliPeer }, { decodeCanonical, encodeCanonical, sealEnvelope, taskSubmit, Protocols, TASK_INPUT_MAX_BYTES }] = await Promise.all([import('../peer.js'), import('../../../protocol/index.js')])
     const peer = await CliPeer.connect(opts.node)
     const answer = (bytes: Uint8Array): any => {
       const r = decodeCanonical(bytes) as any
-      if (r?.ok !== true) throw new UsageError(String(r?.message ?? 'the node refused the request'), String(r?.code ?? 'ERR_REFUSED'))
+      // the node refused: the operation failed (exit 1), as over the API
+      if (r?.ok !== true) throw new AasError(String(r?.message ?? 'the node refused the request'), String(r?.code ?? 'ERR_REFUSED'))
       return r
     }
     return {
       submit: async (req) => {
-        // the node would refuse the frame before reading it: say why here, as the API would
-        const inputBytes = Buffer.byteLength(JSON.stringify(req.input))
-        if (inputBytes > TASK_INPUT_MAX_BYTES) throw new UsageError(`input is ${inputBytes} bytes, over the ${TASK_INPUT_MAX_BYTES} byte limit`, 'ERR_INPUT_TOO_LARGE')
+        checkInputSize(req.input, TASK_INPUT_MAX_BYTES)
         const body = { skill: req.skill, input: req.input, timeoutS: req.timeoutS ?? 300, attempts: req.attempts ?? 3 }
         return answer(await peer.call(Protocols.taskSubmit, await sealEnvelope(peer.key, taskSubmit.type, body))).id
       },
@@ -56,7 +61,10 @@ async function client (opts: { node?: string, api?: string, data?: string }): Pr
   }
   const url = await resolveApiUrl(opts)
   return {
-    submit: async (req) => (await apiRequest<{ id: string }>(url, '/v1/tasks', { method: 'POST', body: req })).id,
+    submit: async (req) => {
+      checkInputSize(req.input, (await import('../../../protocol/index.js')).TASK_INPUT_MAX_BYTES)
+      return (await apiRequest<{ id: string }>(url, '/v1/tasks', { method: 'POST', body: req })).id
+    },
     status: async (id) => await apiRequest<TaskView>(url, `/v1/tasks/${encodeURIComponent(id)}`),
     close: async () => {}
   }
@@ -130,6 +138,7 @@ export function registerTask (program: Command): void {
     .description('print each state change of a task as it happens, until it ends')
     .option('--json', 'one JSON object per change')
     .action(async (id: string, opts) => {
+      if (opts.node != null) throw new UsageError('task watch works through the API: use --api URL')
       const url = await resolveApiUrl(opts)
       let res: Response
       try {
@@ -156,6 +165,7 @@ export function registerTask (program: Command): void {
     .description('cancel a task this node is the origin of')
     .option('--json', 'print the task')
     .action(async (id: string, opts) => {
+      if (opts.node != null) throw new UsageError('task cancel works through the API: use --api URL')
       const url = await resolveApiUrl(opts)
       const t = await apiRequest<TaskView>(url, `/v1/tasks/${encodeURIComponent(id)}/cancel`, { method: 'POST', body: {} })
       emit(opts.json === true, t, () => `${t.id}  ${t.state}`)

@@ -41,7 +41,8 @@ async function submit (api: string, body: Record<string, unknown>): Promise<stri
 async function metric (api: string, name: string): Promise<number> {
   const text = await (await fetch(`${api}/metrics`, { signal: AbortSignal.timeout(10_000) })).text()
   const m = new RegExp(`^${name.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text)
-  return m == null ? 0 : Number(m[1])
+  if (m == null) throw new Error(`${api}/metrics has no ${name}`)
+  return Number(m[1])
 }
 
 /** A task's attempts and history, for assertion messages. */
@@ -70,16 +71,14 @@ describe('task lifecycle across CLI nodes', function () {
   let d: CliNode
   let dArgs: string[]
   const nodes: CliNode[] = []
-  const allNodes: CliNode[] = []
 
   const nodeArgs = (slots: number): string[] => ['--config', config, '--slots', String(slots), '--trust-author', author]
   const start = async (name: string, bootstrap: string[], args: string[]): Promise<CliNode> => {
-    const n = await startCliNode({ dataDir: join(tmp.path, name), bootstrap, args: [...args, ...(process.env.DEBUG_LOGS != null ? ['--log-level', 'debug'] : [])], timeoutMs: 30_000 })
+    const n = await startCliNode({ dataDir: join(tmp.path, name), bootstrap, args, timeoutMs: 30_000 })
     nodes.push(n)
-    allNodes.push(n)
     return n
   }
-  const replace = (old: CliNode, fresh: CliNode): void => { nodes[nodes.indexOf(old)] = fresh; allNodes.push(fresh) }
+  const replace = (old: CliNode, fresh: CliNode): void => { nodes[nodes.indexOf(old)] = fresh }
   const executors = (): CliNode[] => [a, b, c]
   const byPeer = (peer: string | null): CliNode | undefined => executors().find(n => n.peerId === peer)
   const name = (peer: string | null): string => peer === a.peerId ? 'A' : peer === b.peerId ? 'B' : peer === c.peerId ? 'C' : peer === d.peerId ? 'D' : String(peer)
@@ -114,7 +113,10 @@ describe('task lifecycle across CLI nodes', function () {
     }, 'a full mesh of A, B, C, D', 30_000, 500)
 
     for (const dir of [CSV_CLEAN, SLEEP]) {
-      const pub = await runCli(['skill', 'publish', dir, '--key', keyFile, '--api', a.api, '--json'], { timeoutMs: 90_000 })
+      let pub = await runCli(['skill', 'publish', dir, '--key', keyFile, '--api', a.api, '--json'], { timeoutMs: 90_000 })
+      // another process on this host that starts a sandbox runner can wipe a live run's folder
+      // (SandboxRunner.start → unmountStaleOutputs); this is setup, not under test: try again once
+      if (pub.code !== 0 && /ENOENT.*aas-run-/.test(pub.stderr)) pub = await runCli(['skill', 'publish', dir, '--key', keyFile, '--api', a.api, '--json'], { timeoutMs: 90_000 })
       expect(pub.code, pub.stderr).to.equal(0)
     }
     for (const n of [a, b, c, d]) {
@@ -133,7 +135,6 @@ describe('task lifecycle across CLI nodes', function () {
 
   after(async function () {
     this.timeout(60_000)
-    if (process.env.DEBUG_LOGS != null) for (const [i, n] of allNodes.entries()) await writeFile(`/tmp/aas-task-node-${i}-${n.peerId.slice(-6)}.log`, n.stderr())
     await Promise.all(nodes.map(async n => await n.stop().catch(() => {})))
     if (tmp != null) await rmTree(tmp.path) // fetched skills are unpacked read-only
   })
@@ -247,42 +248,52 @@ describe('task lifecycle across CLI nodes', function () {
     expect(after.history.filter((h: any) => h.state === 'late-result'), show(after)).to.have.length(0)
   })
 
-  it('an origin killed with tasks in flight and restarted on its data dir drives every task to an end', async function () {
-    this.timeout(120_000)
-    await waitFor(async () => (await Promise.all(executors().map(async n => (await getJson(`${n.api}/v1/memory`)).executor.busy as number))).every(x => x === 0), 'idle executors', 30_000, 200)
-    const ids = await Promise.all(Array.from({ length: 6 }, async (_, i) => await submit(d.api, { skill: 'sleep-echo', input: { ms: 3000, tag: `restart-${i}` } })))
-    await waitFor(async () => (await Promise.all(ids.map(async id => await task(d.api, id)))).filter(t => t.state === 'assigned').length >= 3, 'at least 3 of 6 tasks assigned', 20_000, 50)
-    const before = await Promise.all(ids.map(async id => await task(d.api, id)))
-    expect(before.every(t => OPEN.has(t.state)), 'all still open when the origin is killed').to.equal(true)
-    const oldApi = d.api
-    const oldPeer = d.peerId
-    const oldAddrs = d.addresses
-    await d.kill()
-    await new Promise(resolve => setTimeout(resolve, 1000))
-    const fresh = await startCliNode({ dataDir: d.dataDir, bootstrap: [a.addresses[0]], args: dArgs, timeoutMs: 30_000 })
-    replace(d, fresh)
-    d = fresh
-    expect(d.peerId).to.equal(oldPeer)
-    expect(d.api).to.equal(oldApi)
-    expect(d.addresses.filter(x => oldAddrs.includes(x)), 'the fixed listen address is back').to.not.deep.equal([])
-    const restartedAt = Date.now()
+  // Two outages: a quick restart (the leases granted before the kill still run when the origin
+  // is back, and executors renew them), and one longer than the 3 s lease (the executors finish
+  // while the origin is down and keep their signed results; the origin gives them a lease's
+  // time after the restart, and the results arrive then).
+  for (const [round, downMs] of [[1, 500], [2, 4500]] as const) {
+    it(`an origin killed with tasks in flight and restarted on its data dir drives every task to an end (outage ${round}: down ${downMs} ms + start)`, async function () {
+      this.timeout(90_000)
+      await waitFor(async () => (await Promise.all(executors().map(async n => (await getJson(`${n.api}/v1/memory`)).executor.busy as number))).every(x => x === 0), 'idle executors', 30_000, 200)
+      const ids = await Promise.all(Array.from({ length: 6 }, async (_, i) => await submit(d.api, { skill: 'sleep-echo', input: { ms: 3000, tag: `restart-${round}-${i}` } })))
+      await waitFor(async () => (await Promise.all(ids.map(async id => await task(d.api, id)))).filter(t => t.state === 'assigned').length >= 3, 'at least 3 of 6 tasks assigned', 20_000, 50)
+      const before = await Promise.all(ids.map(async id => await task(d.api, id)))
+      expect(before.every(t => OPEN.has(t.state)), 'all still open when the origin is killed').to.equal(true)
+      const old = { api: d.api, peerId: d.peerId, addresses: d.addresses }
+      await d.kill()
+      const killedAt = Date.now()
+      await new Promise(resolve => setTimeout(resolve, downMs))
+      const fresh = await startCliNode({ dataDir: d.dataDir, bootstrap: [a.addresses[0]], args: dArgs, timeoutMs: 30_000 })
+      replace(d, fresh)
+      d = fresh
+      const restartedAt = Date.now()
+      expect(d.peerId).to.equal(old.peerId)
+      expect(d.api).to.equal(old.api)
+      expect(d.addresses.filter(x => old.addresses.includes(x)), 'the fixed listen address is back').to.not.deep.equal([])
 
-    const end = await waitFor(async () => {
-      const list = await getJson<any[]>(`${d.api}/v1/tasks?limit=10000`)
-      const ours = list.filter(t => ids.includes(t.id))
-      return ours.length === 6 && ours.every(t => !OPEN.has(t.state)) ? ours : undefined
-    }, 'all 6 tasks of the restarted origin to end', 60_000, 250)
-    const detail = await Promise.all(ids.map(async id => await task(d.api, id)))
-    await writeFile('/tmp/aas-restart-debug.json', JSON.stringify({ before, detail, nodes: { a: a.peerId, b: b.peerId, c: c.peerId, d: d.peerId } }, null, 1))
-    console.log(`      after the restart all ended in ${Date.now() - restartedAt} ms: ${detail.map(t => `${t.state}/${t.attemptsLog.length} attempt(s)${t.history.some((h: any) => h.state === 'lease-expired') ? ' (lease expired)' : ''}`).join(', ')}`)
-    expect(end.map(t => t.state)).to.deep.equal(Array(6).fill('succeeded'))
-    for (const [i, t] of detail.entries()) {
-      expect(t.output).to.deep.equal({ tag: `restart-${i}`, slept: 3000 })
-      expect(t.history.filter((h: any) => h.state === 'succeeded'), t.id).to.have.length(1)
-    }
-    expect(await metric(d.api, 'aas_tasks_open{state="assigned"}')).to.equal(0)
-    expect(await metric(d.api, 'aas_tasks_open{state="offered"}')).to.equal(0)
-  })
+      const end = await waitFor(async () => {
+        const list = await getJson<any[]>(`${d.api}/v1/tasks?limit=10000`)
+        const ours = list.filter(t => ids.includes(t.id))
+        return ours.length === 6 && ours.every(t => !OPEN.has(t.state)) ? ours : undefined
+      }, 'all 6 tasks of the restarted origin to end', 60_000, 250)
+      const detail = await Promise.all(ids.map(async id => await task(d.api, id)))
+      console.log(`      ${before.filter(t => t.state === 'assigned').length} assigned at the kill; down ${restartedAt - killedAt} ms; all ended ${Date.now() - restartedAt} ms after the restart: ${detail.map(t => `${t.state} by attempt ${String(t.attemptsLog.find((x: any) => x.status === 'succeeded')?.attempt)} of ${t.attemptsLog.length}${t.history.some((h: any) => h.state === 'lease-expired') ? ' (lease expired)' : ''}`).join(', ')}`)
+      expect(end.map(t => t.state), detail.map(show).join('\n')).to.deep.equal(Array(6).fill('succeeded'))
+      for (const [i, t] of detail.entries()) {
+        expect(t.output).to.deep.equal({ tag: `restart-${round}-${i}`, slept: 3000 })
+        expect(t.history.filter((h: any) => h.state === 'succeeded'), show(t)).to.have.length(1)
+        expect(t.attemptsLog.filter((x: any) => x.status === 'succeeded'), show(t)).to.have.length(1)
+        // run once: the executors kept running (and renewing) across the outage, so an attempt
+        // is repeated only when its lease expired (an assignment the kill cut off, say)
+        if (!t.history.some((h: any) => h.state === 'lease-expired')) expect(t.attemptsLog, show(t)).to.have.length(1)
+        // the result of the attempt that counted comes from the executor the task names
+        expect(t.attemptsLog.find((x: any) => x.status === 'succeeded').executor).to.equal(t.executor)
+      }
+      expect(await metric(d.api, 'aas_tasks_open{state="assigned"}')).to.equal(0)
+      expect(await metric(d.api, 'aas_tasks_open{state="offered"}')).to.equal(0)
+    })
+  }
 
   it('refuses submissions it cannot run with one line on stderr, and stores nothing', async function () {
     this.timeout(120_000)
