@@ -121,6 +121,9 @@ const benchmark: Benchmark = {
       await publish(m3.infos[0].api, skill, key)
       await new Promise(resolve => setTimeout(resolve, 1000))
       await runBatch(m3, 6, ctx.log) // warm-up: every node fetches the skill once
+      // one task at a time: submit-to-result latency without queueing (DESIGN's P1)
+      const single: number[] = []
+      for (let i = 0; i < BASELINE_RUNS; i++) single.push((await runBatch(m3, 1, () => {})).done[0].durationMs)
       const pub0 = (await Promise.all(m3.infos.map(async i => await metric(i.api, 'aas_gossip_published_total', 'topic="/aas/1/tasks"')))).reduce((a, b) => a + b, 0)
       const acc0 = (await Promise.all(m3.infos.map(async i => await metric(i.api, 'aas_gossip_messages_total', 'topic="/aas/1/tasks",result="accept"')))).reduce((a, b) => a + b, 0)
       const { done, elapsedMs } = await runBatch(m3, TASKS, ctx.log)
@@ -148,6 +151,13 @@ const benchmark: Benchmark = {
 
       const r2 = (x: number): number => Math.round(x * 100) / 100
       return [
+        {
+          name: 'task-latency-single',
+          unit: 'ms',
+          samples: single,
+          baseline,
+          extra: { p99: Math.round(percentile(single, 99)), baselineIs: 'aas skill run back to back on one node (a CLI process each)' }
+        },
         {
           name: 'task-throughput',
           unit: 'tasks/s',
