@@ -36,19 +36,20 @@ async function serve (stream: Stream, blobs: BlobStore, onServed?: (bytes: numbe
   const first = await withTimeout(frames.next(), 10_000)
   if (first.done === true) { await stream.close(); return }
   const req = decodeCanonical(first.value.subarray()) as { cid?: unknown }
-  let bytes: Uint8Array | undefined
+  let blob: Awaited<ReturnType<BlobStore['openStream']>>
   let error = 'not-found'
   try {
     if (typeof req?.cid !== 'string') throw new Error('bad request')
-    bytes = await blobs.get(req.cid)
+    blob = await blobs.openStream(req.cid, CHUNK)
   } catch (err) {
     if (!(err instanceof BlobError)) error = 'bad-request'
   }
+  // the file is read while it is sent, and hashed on the way (the fetcher verifies it too)
   await stream.sink((async function * () {
-    if (bytes == null) { yield lp.encode.single(encodeCanonical({ ok: false, error })); return }
-    yield lp.encode.single(encodeCanonical({ ok: true, size: bytes.length }))
-    for (let at = 0; at < bytes.length; at += CHUNK) yield lp.encode.single(bytes.subarray(at, at + CHUNK))
-    onServed?.(bytes.length)
+    if (blob == null) { yield lp.encode.single(encodeCanonical({ ok: false, error })); return }
+    yield lp.encode.single(encodeCanonical({ ok: true, size: blob.size }))
+    for await (const chunk of blob.chunks) yield lp.encode.single(chunk)
+    onServed?.(blob.size)
   })())
 }
 

@@ -89,6 +89,42 @@ export class BlobStore {
     return bytes
   }
 
+  /**
+   * The bytes of a blob as chunks, for serving: read while they are sent, hashed on the way.
+   * A blob found damaged at the end is removed (the receiver verifies the CID itself and
+   * refuses it, so nothing bad spreads); returns its size first.
+   */
+  async openStream (cid: CID | string, chunkBytes: number): Promise<{ size: number, chunks: AsyncGenerator<Uint8Array> } | undefined> {
+    const path = this.path(cid)
+    const want = parseBundleCid(cid.toString()).toString()
+    let fh: FileHandle
+    try {
+      fh = await open(path, 'r')
+    } catch { return undefined }
+    const size = (await fh.stat()).size
+    const chunks = async function * (): AsyncGenerator<Uint8Array> {
+      const hasher = new BundleHasher()
+      try {
+        for (let at = 0; at < size;) {
+          const buf = Buffer.allocUnsafe(Math.min(chunkBytes, size - at))
+          const { bytesRead } = await fh.read(buf, 0, buf.length, at)
+          if (bytesRead === 0) break
+          const chunk = buf.subarray(0, bytesRead)
+          hasher.update(chunk)
+          at += bytesRead
+          yield chunk
+        }
+      } finally {
+        await fh.close()
+      }
+      if (hasher.cid().toString() !== want) {
+        await unlink(path).catch(() => {})
+        throw new BlobError(`bundle ${want} in the local store is damaged (hash mismatch); it was removed`, 'ERR_CID_MISMATCH')
+      }
+    }
+    return { size, chunks: chunks() }
+  }
+
   /** A read-only unpacked folder of a verified bundle, for the sandbox. */
   async unpack (cid: CID | string): Promise<{ dir: string, manifest: Manifest }> {
     const dir = join(this.unpacked, parseBundleCid(cid.toString()).toString())
