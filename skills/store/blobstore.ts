@@ -102,16 +102,22 @@ export class BlobStore {
       fh = await open(path, 'r')
     } catch { return undefined }
     const size = (await fh.stat()).size
+    const read = async (at: number): Promise<Buffer> => {
+      const buf = Buffer.allocUnsafe(Math.min(chunkBytes, size - at))
+      const { bytesRead } = await fh.read(buf, 0, buf.length, at)
+      return buf.subarray(0, bytesRead)
+    }
     const chunks = async function * (): AsyncGenerator<Uint8Array> {
       const hasher = new BundleHasher()
       try {
-        for (let at = 0; at < size;) {
-          const buf = Buffer.allocUnsafe(Math.min(chunkBytes, size - at))
-          const { bytesRead } = await fh.read(buf, 0, buf.length, at)
-          if (bytesRead === 0) break
-          const chunk = buf.subarray(0, bytesRead)
+        // one read ahead: the disk works while the previous chunk is sent
+        let next = size > 0 ? read(0) : undefined
+        for (let at = 0; next != null;) {
+          const chunk = await next
+          if (chunk.length === 0) break
+          at += chunk.length
+          next = at < size ? read(at) : undefined
           hasher.update(chunk)
-          at += bytesRead
           yield chunk
         }
       } finally {
@@ -142,9 +148,14 @@ export class BlobStore {
   }
 }
 
+/** Bytes a writer may hold queued for the disk before the caller waits. */
+const WRITE_BACKLOG = 4 * 1024 * 1024
+
 export class BlobWriter {
   private readonly hasher = new BundleHasher()
   private done = false
+  private writes: Promise<void> = Promise.resolve()
+  private queued = 0
 
   constructor (private readonly fh: FileHandle, private readonly tmp: string, private readonly dest: string, private readonly cid: CID, private readonly maxBytes: number) {}
 
@@ -152,13 +163,24 @@ export class BlobWriter {
     return this.hasher.bytes
   }
 
+  /**
+   * Hashes the chunk and queues its write: writes go out in order while the next chunks
+   * arrive, and the caller waits only when more than WRITE_BACKLOG bytes are queued.
+   */
   async write (chunk: Uint8Array): Promise<void> {
     if (this.hasher.bytes + chunk.length > this.maxBytes) throw new BlobError(`bundle ${this.cid.toString()} passes its ${this.maxBytes} byte limit`, 'ERR_BLOB_TOO_LARGE')
     this.hasher.update(chunk)
-    await this.fh.write(chunk)
+    this.queued += chunk.length
+    // callers hand over the chunk (stream frames are fresh buffers): no copy
+    this.writes = this.writes.then(async () => {
+      await this.fh.write(chunk)
+      this.queued -= chunk.length
+    })
+    if (this.queued > WRITE_BACKLOG) await this.writes
   }
 
   async commit (): Promise<void> {
+    await this.writes
     const got = this.hasher.cid()
     if (got.toString() !== this.cid.toString()) throw new BlobError(`bytes hash to ${got.toString()}, not ${this.cid.toString()}`, 'ERR_CID_MISMATCH')
     await this.fh.sync()
@@ -171,6 +193,7 @@ export class BlobWriter {
   async abort (): Promise<void> {
     if (this.done) return
     this.done = true
+    await this.writes.catch(() => {})
     await this.fh.close().catch(() => {})
     await unlink(this.tmp).catch(() => {})
   }
