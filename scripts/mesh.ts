@@ -19,7 +19,7 @@ const POLL_MS = 250
 /** After this long without the mesh being ready, say which nodes lack peers. */
 const SLOW_READY_MS = 30_000
 
-interface MeshOptions { nodes: number, basePort?: number, dataRoot?: string, logLevel: string }
+interface MeshOptions { nodes: number, basePort?: number, dataRoot?: string, logLevel: string, trustAuthor?: string[], slots?: number }
 
 interface Member { index: number, child: ChildNode, info?: ChildNodeInfo, dialAddr?: string }
 
@@ -37,6 +37,12 @@ function parseArgs (argv: string[]): MeshOptions | number {
     .requiredOption('--nodes <n>', 'how many nodes', positiveInt(100))
     .option('--base-port <port>', 'node i listens on PORT+2i (libp2p) and PORT+2i+1 (API) [default: free ports]', positiveInt(65_000))
     .option('--data-root <dir>', 'keep node i\'s data in DIR/node-i [default: a temp dir, removed at exit]')
+    .option('--trust-author <key>', 'every node trusts this skill author (z6Mk…), repeatable', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--slots <n>', 'task slots of each node [default: CPU count]', (v: string) => {
+      const n = Number(v)
+      if (!Number.isInteger(n) || n < 0 || n > 1024) throw new InvalidArgumentError('must be a whole number from 0 to 1024')
+      return n
+    })
     .addOption(new Option('--log-level <level>', 'log level of the nodes (their logs are shown if they die)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('warn'))
     .configureOutput({ outputError: (str, write) => { write(`mesh: ${str.replace(/^error: /, '')}`) } })
     .exitOverride()
@@ -112,7 +118,8 @@ async function main (argv: string[]): Promise<number> {
       listen: `/ip4/127.0.0.1/tcp/${port}`,
       api: `127.0.0.1:${port === 0 ? 0 : port + 1}`,
       bootstrap,
-      logLevel: opts.logLevel
+      logLevel: opts.logLevel,
+      args: [...(opts.trustAuthor ?? []).flatMap(k => ['--trust-author', k]), ...(opts.slots != null ? ['--slots', String(opts.slots)] : [])]
     })
     const member: Member = { index: i, child }
     members.push(member)
