@@ -248,6 +248,38 @@ describe('task lifecycle across CLI nodes', function () {
     expect(after.history.filter((h: any) => h.state === 'late-result'), show(after)).to.have.length(0)
   })
 
+  it('an executor frozen with SIGSTOP past its lease: the task succeeds elsewhere, and the late result is recorded, not accepted', async function () {
+    this.timeout(120_000)
+    let id: string | undefined
+    let victim: CliNode | undefined
+    for (let i = 0; i < 3 && victim == null; i++) {
+      const tid = await submit(d.api, { skill: 'sleep-echo', input: { ms: 4000, tag: `stop-${i}` }, attempts: 3 })
+      const t = await waitFor(async () => { const x = await task(d.api, tid); return x.state === 'assigned' ? x : undefined }, `task ${tid} to be assigned`, 20_000, 50)
+      if (t.executor === b.peerId || t.executor === c.peerId) { id = tid; victim = byPeer(t.executor) }
+    }
+    expect(victim, 'a task assigned to B or C').to.not.equal(undefined)
+    const frozen = victim!
+    frozen.process.kill('SIGSTOP')
+    try {
+      const t = await waitFor(async () => { const x = await task(d.api, id!); return TERMINAL.has(x.state) ? x : undefined }, `task ${id!} to end`, 60_000, 250)
+      expect(t.state, show(t)).to.equal('succeeded')
+      expect(t.executor).to.not.equal(frozen.peerId)
+    } finally {
+      frozen.process.kill('SIGCONT')
+    }
+    // thawed, the executor finds its lease gone; whatever it still delivers is only recorded
+    await new Promise(resolve => setTimeout(resolve, 6000))
+    const after = await task(d.api, id!)
+    expect(after.state, show(after)).to.equal('succeeded')
+    expect(after.executor).to.not.equal(frozen.peerId)
+    expect(after.history.filter((h: any) => h.state === 'succeeded'), show(after)).to.have.length(1)
+    expect(after.history.filter((h: any) => h.state === 'result' && h.executor === frozen.peerId), show(after)).to.have.length(0)
+    expect(after.history.filter((h: any) => h.state === 'late-result').length, show(after)).to.be.at.most(1)
+    expect(after.attemptsLog[0]).to.include({ attempt: 1, executor: frozen.peerId, status: 'lease-expired' })
+    // and it is a working executor again
+    await waitFor(async () => (await getJson(`${frozen.api}/v1/memory`)).executor.busy === 0, 'the thawed executor to be idle', 20_000, 250)
+  })
+
   // Two outages: a quick restart (the leases granted before the kill still run when the origin
   // is back, and executors renew them), and one longer than the 3 s lease (the executors finish
   // while the origin is down and keep their signed results; the origin gives them a lease's
