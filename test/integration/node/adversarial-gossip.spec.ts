@@ -1,15 +1,10 @@
 import { expect } from 'chai'
-import { createLibp2p, type Libp2p } from 'libp2p'
-import { tcp } from '@libp2p/tcp'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
-import { gossipsub } from '@chainsafe/libp2p-gossipsub'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { randomBytes } from 'node:crypto'
-import type { PrivateKey, PubSub } from '@libp2p/interface'
+import type { PrivateKey } from '@libp2p/interface'
 import { encodeCanonical, sealEnvelope, decodeCanonical, Topics } from '../../../protocol/index.js'
+import { createRawPeer, type RawPeer } from '../../utils/raw-peer.js'
 import { startCliNode, getJson, waitFor, type CliNode } from '../../utils/cli-node.js'
 
 /**
@@ -28,7 +23,7 @@ describe('adversarial gossip from a raw libp2p peer', function () {
   this.timeout(90_000)
   let target: CliNode
   let honest: CliNode
-  let raw: Libp2p<{ pubsub: PubSub }>
+  let raw: RawPeer
   let rawKey: PrivateKey
   const topic = Topics.hello
 
@@ -42,14 +37,7 @@ describe('adversarial gossip from a raw libp2p peer', function () {
     target = await startCliNode()
     honest = await startCliNode({ bootstrap: [target.addresses[0]] })
     rawKey = await generateKeyPair('Ed25519')
-    raw = await createLibp2p({
-      privateKey: rawKey,
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      services: { identify: identify(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, heartbeatInterval: 500 }) as any }
-    }) as any
+    raw = await createRawPeer(rawKey)
     raw.services.pubsub.subscribe(topic)
     await raw.dial(multiaddr(target.addresses[0]))
     await waitFor(() => raw.services.pubsub.getSubscribers(topic).some(p => p.toString() === target.peerId), 'the node to subscribe to hello', 10_000)

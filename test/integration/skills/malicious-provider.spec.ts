@@ -3,22 +3,17 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { expect } from 'chai'
-import { createLibp2p, type Libp2p } from 'libp2p'
-import { tcp } from '@libp2p/tcp'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
-import { gossipsub } from '@chainsafe/libp2p-gossipsub'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import * as lp from 'it-length-prefixed'
 import { CID } from 'multiformats/cid'
-import type { PrivateKey, PubSub, Stream } from '@libp2p/interface'
+import type { PrivateKey, Stream } from '@libp2p/interface'
 import {
   decodeCanonical, encodeCanonical, manifestDigest, Protocols, publicKeyText, sealEnvelope, signRelease, Topics,
   type Release, type SkillReleaseBody
 } from '../../../protocol/index.js'
 import { packSkill, rmTree, type PackedBundle } from '../../../skills/bundle/index.js'
+import { createRawPeer, type RawPeer } from '../../utils/raw-peer.js'
 import { startCliNode, getJson, waitFor, tempDir, type CliNode } from '../../utils/cli-node.js'
 
 /**
@@ -64,7 +59,7 @@ describe('skill fetch from a malicious provider, and bad release gossip', functi
   let tmp: { path: string, remove: () => Promise<void> }
   let h: CliNode
   let g: CliNode
-  let m: Libp2p<{ pubsub: PubSub }>
+  let m: RawPeer
   let mKey: PrivateKey
   let author: PrivateKey
   let authorText: string
@@ -195,14 +190,7 @@ describe('skill fetch from a malicious provider, and bad release gossip', functi
     h = await startCliNode({ dataDir: join(tmp.path, 'h'), args: ['--config', config, '--trust-author', authorText] })
 
     mKey = await generateKeyPair('Ed25519')
-    m = await createLibp2p({
-      privateKey: mKey,
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      services: { identify: identify(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, heartbeatInterval: 500 }) as any }
-    }) as any
+    m = await createRawPeer(mKey)
     await m.handle(Protocols.bundle, ({ stream }) => {
       void serveEvil(stream).catch((err) => { stream.abort(err) })
     })
