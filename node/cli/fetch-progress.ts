@@ -4,7 +4,7 @@ import { ApiError } from './api-client.js'
  * Asks a node to fetch a skill release (its cache first, then peers) and follows the NDJSON
  * progress lines, with a progress bar on a terminal.
  */
-export interface FetchResult { cid: string, size: number, source: string, dir: string, release: { name: string, version: string } }
+export interface FetchResult { cid: string, size: number, source: string, dir: string, blob: string, release: { name: string, version: string } }
 
 export async function fetchWithProgress (base: string, ref: string, showBar: boolean): Promise<FetchResult> {
   let res: Response

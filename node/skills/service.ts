@@ -55,6 +55,8 @@ export interface FetchResult {
   /** Where it came from: `local` (already cached) or the provider's peer id. */
   source: string
   dir: string
+  /** The verified bundle file in the blob store. */
+  blob: string
   release: Release
   attempts: ProviderAttempt[]
 }
@@ -187,6 +189,11 @@ export class SkillService {
     return { cid: release.cid, announced }
   }
 
+  /** The bundle's bytes from the local store, hashed against the CID as they are read. */
+  async verifiedBundle (cid: string): Promise<Uint8Array> {
+    return await this.c.blobs.get(cid)
+  }
+
   async isCached (cid: string): Promise<boolean> {
     return await this.c.blobs.has(cid)
   }
@@ -212,7 +219,7 @@ export class SkillService {
     if (await c.blobs.has(release.cid)) {
       try {
         const { dir } = await c.blobs.unpack(release.cid)
-        return { cid: release.cid, size: release.size, source: 'local', dir, release, attempts: [] }
+        return { cid: release.cid, size: release.size, source: 'local', dir, blob: c.blobs.path(release.cid), release, attempts: [] }
       } catch (err: any) {
         c.log.warn({ cid: release.cid, err: err.message }, 'cached bundle unusable; fetching again')
       }
@@ -236,7 +243,7 @@ export class SkillService {
         c.metrics.skillFetchSeconds.observe((performance.now() - started) / 1000)
         attempts.push({ peer, ok: true, bytes })
         const { dir } = await c.blobs.unpack(release.cid)
-        return { cid: release.cid, size: bytes, source: peer, dir, release, attempts }
+        return { cid: release.cid, size: bytes, source: peer, dir, blob: c.blobs.path(release.cid), release, attempts }
       } catch (err: any) {
         const reason = fetchReason(err)
         c.metrics.skillFetches.inc({ result: 'failed', reason })

@@ -167,9 +167,11 @@ export class TaskExecutor {
     let fetchMs = 0
     try {
       const t0 = performance.now()
-      const fetched = await this.c.skills.fetch(body.skill.cid, { signal: abort.signal })
+      await this.c.skills.fetch(body.skill.cid, { signal: abort.signal })
+      // the blob store hashes the bytes again as it reads them: what runs is what was verified
+      const bundle = await this.c.skills.verifiedBundle(body.skill.cid)
       fetchMs = performance.now() - t0
-      const run = await this.c.runner.run(fetched.dir, input, body.resources, { signal: abort.signal })
+      const run = await this.c.runner.run({ bundle }, input, body.resources, { signal: abort.signal })
       result = { taskId: body.taskId, attempt: body.attempt, status: run.status, output: run.status === 'succeeded' ? run.output : null, error: run.error ?? null, timings: { fetchMs: Math.round(fetchMs), sandboxMs: run.durationMs } }
     } catch (err: any) {
       result = { taskId: body.taskId, attempt: body.attempt, status: 'error', output: null, error: String(err.message ?? err).slice(0, 4000), timings: { fetchMs: Math.round(fetchMs), sandboxMs: 0 } }

@@ -6,6 +6,7 @@ import { dirname, join, relative, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { loadManifest, schemaCompiler, type Manifest } from '../manifest/index.js'
 import { imageSpecs } from '../images/specs.js'
+import { bundleManifest, decodeBundle } from '../bundle/index.js'
 import { CappedCapture } from './capture.js'
 import { detectHost, type SandboxHost } from './host.js'
 import { SandboxError } from './errors.js'
@@ -53,8 +54,13 @@ export class SandboxRunner {
     return stale.length
   }
 
-  async run (skillDir: string, input: unknown, wish: Partial<SandboxLimits> = {}, opts: RunOptions = {}): Promise<RunResult> {
-    const manifest = await loadManifest(skillDir)
+  /**
+   * @param source a skill folder, or `{bundle}`: verified bundle bytes, unpacked straight into
+   * the run's own folder (so what runs is exactly what was verified, whatever happened to any
+   * unpacked copy on disk)
+   */
+  async run (source: string | { bundle: Uint8Array }, input: unknown, wish: Partial<SandboxLimits> = {}, opts: RunOptions = {}): Promise<RunResult> {
+    const manifest = typeof source === 'string' ? await loadManifest(source) : bundleManifest(source.bundle)
     const host = await detectHost()
     if (!host.limitsEnforced && !this.options.allowUnenforcedLimits) {
       throw new SandboxError('this host cannot enforce sandbox limits (rootless Podman on cgroup v1): run the node as root, move to cgroup v2, or set sandbox.allowUnenforcedLimits to accept the risk', 'ERR_LIMITS_UNENFORCED')
@@ -84,7 +90,11 @@ export class SandboxRunner {
       if (!host.rootless) await chown(outDir, 65534, 65534)
       else await chmod(outDir, 0o777)
       const skillCopy = join(work, 'skill')
-      await stageSkill(resolve(skillDir), skillCopy)
+      if (typeof source === 'string') await stageSkill(resolve(source), skillCopy)
+      else {
+        await stageBundle(source.bundle, skillCopy)
+        await loadManifest(skillCopy) // the entrypoint must be one of its files
+      }
       const result = await this.exec(name, host, manifest, image, skillCopy, work, inputText, limits, opts.signal)
       const full = { ...base, ...result }
       const files = await collectFiles(outDir, this.options)
@@ -240,6 +250,18 @@ export async function unmountStaleOutputs (): Promise<number> {
     await rm(dirname(dir), { recursive: true, force: true }).catch(() => {})
   }
   return stale.length
+}
+
+/** Writes a bundle's files (decoded and checked again) into the run's folder. */
+async function stageBundle (bytes: Uint8Array, to: string): Promise<void> {
+  for (const f of decodeBundle(bytes)) {
+    const at = join(to, ...f.path.split('/'))
+    await mkdir(dirname(at), { recursive: true, mode: 0o755 })
+    await writeFile(at, f.data, { mode: f.mode })
+    await chmod(at, f.mode)
+  }
+  await mkdir(to, { recursive: true, mode: 0o755 })
+  await chmod(to, 0o755)
 }
 
 /**

@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises'
 import { Command } from 'commander'
-import { UsageError } from '../../../protocol/errors.js'
+import { AasError, UsageError } from '../../../protocol/errors.js'
 import { emit } from '../output.js'
 
 /**
@@ -57,12 +57,17 @@ export async function configuredRunner (configFile?: string): Promise<import('..
  * A folder is run as it is; anything else that reads as `NAME[@RANGE]` or a CID is fetched
  * (and verified) by the local node, which runs only releases of authors it trusts.
  */
-async function skillDir (ref: string, opts: { api?: string, data?: string, json?: boolean }): Promise<string> {
+async function skillSource (ref: string, opts: { api?: string, data?: string, json?: boolean }): Promise<string | { bundle: Uint8Array }> {
   const st = await stat(ref).catch(() => null)
   if (st != null || ref.includes('/') || !/^(b[a-z2-7]{20,}|[a-z][a-z0-9-]*(@.+)?)$/.test(ref)) return ref
-  const [{ resolveApiUrl }, { fetchWithProgress }] = await Promise.all([import('../api-client.js'), import('../fetch-progress.js')])
+  const [{ resolveApiUrl }, { fetchWithProgress }, { bundleCid }] = await Promise.all([import('../api-client.js'), import('../fetch-progress.js'), import('../../../skills/bundle/index.js')])
   const result = await fetchWithProgress(await resolveApiUrl(opts), ref, opts.json !== true && process.stderr.isTTY)
-  return result.dir
+  // run the bundle the node verified, checked once more here: not whatever its unpacked copy holds now
+  const bundle = await readFile(result.blob).catch(() => {
+    throw new UsageError(`cannot read ${result.blob}: running NAME or CID needs the node on this machine (or give a skill folder)`)
+  })
+  if (bundleCid(bundle).toString() !== result.cid) throw new AasError(`the cached bundle ${result.cid} does not match its CID; fetch it again with "aas skill fetch"`, 'ERR_CID_MISMATCH')
+  return { bundle }
 }
 
 export function registerSkill (program: Command): void {
@@ -80,7 +85,7 @@ export function registerSkill (program: Command): void {
     .option('--json', 'print the run result as one JSON object')
     .action(async (ref: string, opts) => {
       const input = await readInput(opts.input)
-      const dir = await skillDir(ref, opts)
+      const dir = await skillSource(ref, opts)
       const runner = await configuredRunner(opts.config)
       const wish: Record<string, number> = {}
       if (opts.timeout != null) wish.timeoutS = opts.timeout
