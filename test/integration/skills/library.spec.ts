@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { cp, readFile, readdir, writeFile } from 'node:fs/promises'
+import { chmod, cp, readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { expect } from 'chai'
 import { CID } from 'multiformats/cid'
@@ -116,6 +116,29 @@ describe('skill library across nodes (CLI)', function () {
     const out = JSON.parse(run.stdout)
     expect(out.status).to.equal('succeeded')
     expect(out.output).to.deep.include({ csv: 'name,joined\nAda,2024-03-12\n', rows: 1, removedDuplicates: 1, removedBlank: 1 })
+  })
+
+  it('aas skill run NAME runs the verified bundle, not a tampered unpacked copy; a damaged blob is fetched again', async () => {
+    const fetched = JSON.parse((await runCli(['skill', 'fetch', 'csv-clean', '--api', c.api, '--json'])).stdout)
+    // someone edits the unpacked copy on disk (it is read-only; root can still write it)
+    const main = join(fetched.dir, 'main.py')
+    await chmod(main, 0o644)
+    await writeFile(main, 'print("{\\"tampered\\": true}")\n')
+    const input = JSON.stringify({ csv: 'a\n1\n1\n' })
+    const run = await runCli(['skill', 'run', 'csv-clean@^1', '--api', c.api, '--input', input, '--json'], { timeoutMs: 60_000 })
+    expect(run.code, run.stderr + run.stdout).to.equal(0)
+    expect(JSON.parse(run.stdout).output).to.deep.include({ csv: 'a\n1\n', rows: 1, removedDuplicates: 1 })
+
+    // a blob damaged on disk is found out when read: the node removes it and fetches it again
+    const blob = join(c.dataDir, 'blobs', fetched.cid)
+    const bytes = await readFile(blob)
+    bytes[bytes.length - 2] ^= 0xff
+    await writeFile(blob, bytes)
+    const healed = await runCli(['skill', 'run', 'csv-clean@^1', '--api', c.api, '--input', input, '--json'], { timeoutMs: 60_000 })
+    expect(healed.code, healed.stderr).to.equal(0)
+    expect(JSON.parse(healed.stdout).output).to.deep.include({ csv: 'a\n1\n', rows: 1 })
+    const digest = createHash('sha256').update(await readFile(blob)).digest()
+    expect(Buffer.from(CID.parse(fetched.cid).multihash.digest).equals(digest), 'the blob was fetched again whole').to.equal(true)
   })
 
   it('refuses the same name and version with other content: one stderr line, exit non-zero', async () => {
