@@ -8,7 +8,8 @@ import type { PrivateKey } from '@libp2p/interface'
 import { base58btc } from 'multiformats/bases/base58'
 import { createAuthorKey, loadAuthorKey, KeyFileError, AUTHOR_KEY_TYPE } from '../../../skills/keys.js'
 import {
-  isPublicKeyText, manifestDigest, parsePublicKeyText, publicKeyText, signRelease, verifyRelease, type Release
+  isPublicKeyText, manifestDigest, parsePublicKeyText, publicKeyText, signRelease, verifyRelease, type Release,
+  domainSeparated, encodeCanonical, ENVELOPE_DOMAIN, RELEASE_DOMAIN
 } from '../../../protocol/index.js'
 
 /**
@@ -185,6 +186,15 @@ describe('protocol/release: signed releases', () => {
     // the same fields signed by another key under the first key's name
     const forged = await signRelease(other, { ...release })
     expect(await verifyRelease({ ...forged, author: release.author })).to.equal(false)
+  })
+
+  it('refuses a signature the same key made over the same fields for another purpose (envelope domain, no domain)', async () => {
+    const { name, version, cid, size, author, publishedAt, manifestDigest: md } = release
+    const fields = { name, version, cid, size, author, publishedAt, manifestDigest: md }
+    for (const bytes of [domainSeparated(ENVELOPE_DOMAIN, fields), encodeCanonical(fields), domainSeparated(RELEASE_DOMAIN + 'x', fields)]) {
+      const sig = await key.sign(bytes)
+      expect(await verifyRelease({ ...release, signature: Buffer.from(sig).toString('base64url') })).to.equal(false)
+    }
   })
 
   it('fails for every single-bit change of the signature', async () => {
