@@ -113,10 +113,7 @@ describe('task lifecycle across CLI nodes', function () {
     }, 'a full mesh of A, B, C, D', 30_000, 500)
 
     for (const dir of [CSV_CLEAN, SLEEP]) {
-      let pub = await runCli(['skill', 'publish', dir, '--key', keyFile, '--api', a.api, '--json'], { timeoutMs: 90_000 })
-      // another process on this host that starts a sandbox runner can wipe a live run's folder
-      // (SandboxRunner.start → unmountStaleOutputs); this is setup, not under test: try again once
-      if (pub.code !== 0 && /ENOENT.*aas-run-/.test(pub.stderr)) pub = await runCli(['skill', 'publish', dir, '--key', keyFile, '--api', a.api, '--json'], { timeoutMs: 90_000 })
+      const pub = await runCli(['skill', 'publish', dir, '--key', keyFile, '--api', a.api, '--json'], { timeoutMs: 90_000 })
       expect(pub.code, pub.stderr).to.equal(0)
     }
     for (const n of [a, b, c, d]) {
