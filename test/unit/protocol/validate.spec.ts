@@ -107,3 +107,13 @@ describe('protocol: replay guard', () => {
     expect(g.has('e', 11)).to.equal(true)
   })
 })
+
+describe('protocol/codec: one value, one encoding', () => {
+  it('refuses CBOR undefined (0xf7), which the decoder would read as null', async () => {
+    const { decodeCanonical, encodeCanonical } = await import('../../../protocol/index.js')
+    const good = encodeCanonical({ error: null })
+    const bad = Uint8Array.from(good, (b, i) => i === good.length - 1 ? 0xf7 : b)
+    expect(decodeCanonical(good)).to.deep.equal({ error: null })
+    expect(() => decodeCanonical(bad)).to.throw(/canonical/)
+  })
+})
