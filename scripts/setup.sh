@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine to run AAS: system packages (Podman + runc for the
-# sandboxes, Prometheus's promtool for the metrics check, iproute2 for the partition tests), npm dependencies (which also
+# sandboxes, Prometheus's promtool for the metrics check, iproute2 and libfaketime for the partition and clock tests), npm dependencies (which also
 # compiles the TypeScript), and the offline runtime images. Idempotent: run it again any time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,8 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # the partition tests put nodes in network namespaces of their own
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
+# the clock-jump test runs a node under libfaketime
+[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || need+=(libfaketime)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   echo "setup: installing ${need[*]} from Debian's packages" >&2
