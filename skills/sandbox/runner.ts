@@ -140,7 +140,9 @@ export class SandboxRunner {
       `${SKILL_PATH}/${manifest.entrypoint}`
     ]
     const started = performance.now()
-    const child = spawn('podman', args, { stdio: ['pipe', 'pipe', 'pipe'], env: podmanEnv() })
+    // cwd: the run's folder. conmon drops an 'oom' marker file in its working directory when
+    // the OOM killer strikes; it must not land in whatever folder the node was started from
+    const child = spawn('podman', args, { stdio: ['pipe', 'pipe', 'pipe'], env: podmanEnv(), cwd: work })
     let why: 'timeout' | 'killed' | 'output-cap' | undefined
     const kill = (reason: typeof why): void => {
       if (why != null) return

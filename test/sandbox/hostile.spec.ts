@@ -1,7 +1,7 @@
 import { expect } from 'chai'
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { join } from 'node:path'
@@ -198,6 +198,7 @@ describe('sandbox: hostile skills', function () {
 
   describe('a memory hog (512 MB under a 64 MB limit)', () => {
     let r: RunResult
+    const started = Date.now()
 
     before(async () => {
       r = await runner.run(fixture('mem-hog'), {})
@@ -219,6 +220,11 @@ describe('sandbox: hostile skills', function () {
       // podman 4.3 + runc + cgroup v1 does not set State.OOMKilled: the runner reads exit 137
       expect(r.status, describeRun(r)).to.equal('oom')
       expect(r.error).to.match(/out of memory \(limit 64 MB\)/)
+    })
+
+    it("leaves no 'oom' marker of conmon's in the node's working directory", async () => {
+      const marker = await stat(join(process.cwd(), 'oom')).catch(() => null)
+      expect(marker == null || marker.mtimeMs < started, 'an oom file written during this run').to.equal(true)
     })
   })
 
