@@ -1,7 +1,8 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
+import { Command, InvalidArgumentError, Option } from 'commander'
+import { EXIT_USAGE, parseScriptArgs } from './lib/args.js'
 import { ChildNode, type ChildNodeInfo } from './lib/child-node.js'
 import { bootstrapOf } from './lib/topology.js'
 
@@ -14,7 +15,6 @@ import { bootstrapOf } from './lib/topology.js'
  * exits 0. A node that dies on its own is reported; exit codes: 1 a node failed, 2 bad usage.
  */
 const EXIT_FAILED = 1
-const EXIT_USAGE = 2
 const POLL_MS = 250
 /** After this long without the mesh being ready, say which nodes lack peers. */
 const SLOW_READY_MS = 30_000
@@ -44,14 +44,8 @@ function parseArgs (argv: string[]): MeshOptions | number {
       return n
     })
     .addOption(new Option('--log-level <level>', 'log level of the nodes (their logs are shown if they die)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('warn'))
-    .configureOutput({ outputError: (str, write) => { write(`mesh: ${str.replace(/^error: /, '')}`) } })
-    .exitOverride()
-  try {
-    program.parse(argv)
-  } catch (err) {
-    if (err instanceof CommanderError) return err.code === 'commander.helpDisplayed' ? 0 : EXIT_USAGE
-    throw err
-  }
+  const exit = parseScriptArgs(program, argv)
+  if (exit != null) return exit
   const opts = program.opts<MeshOptions>()
   if (opts.basePort != null && opts.basePort + 2 * opts.nodes > 65_535) {
     process.stderr.write(`mesh: --base-port ${opts.basePort} leaves no room for ${opts.nodes} nodes (2 ports each)\n`)

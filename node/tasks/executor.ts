@@ -54,7 +54,8 @@ const RPC_MAX = 4 * 1024 * 1024
 export class TaskExecutor {
   private readonly queue = new Map<string, Offer>()
   private readonly running = new Map<string, Running>()
-  private claiming = 0
+  /** Slots held: from a bid until its run ends (or the bid is lost). */
+  private reserved = 0
   private readonly pending = new Map<string, PendingResult>()
   private retryTimer: NodeJS.Timeout | undefined
   private stopped = false
@@ -67,7 +68,7 @@ export class TaskExecutor {
   disable (): void {
     this.init.slots = 0
   }
-  get busy (): number { return this.running.size + this.claiming }
+  get busy (): number { return this.reserved }
 
   async start (): Promise<void> {
     for await (const [key, value] of this.c.db.iterator({ gte: 'r!', lt: 'r!\xff' })) {
@@ -117,8 +118,8 @@ export class TaskExecutor {
         setTimeout(() => { if (!this.queue.has(taskId)) { this.queue.set(taskId, { ...offer, at: offer.at - 1500 }); this.pump() } }, 1500)
         continue
       }
-      this.claiming++
-      void this.claim(offer).finally(() => { this.claiming--; this.pump() })
+      this.reserved++
+      void this.claim(offer).finally(() => { this.reserved--; this.pump() })
     }
   }
 
@@ -150,11 +151,9 @@ export class TaskExecutor {
     const abort = new AbortController()
     this.running.set(body.taskId, { attempt: body.attempt, abort })
     this.c.metrics.executorRunning.set(this.running.size)
-    this.claiming-- // the slot is now held by the run
     try {
       await this.execute(offer, answer.input, abort)
     } finally {
-      this.claiming++
       this.running.delete(body.taskId)
       this.c.metrics.executorRunning.set(this.running.size)
     }

@@ -8,7 +8,7 @@ import {
   type TaskClaimBody, type TaskResultBody
 } from '../../protocol/index.js'
 import { AasError } from '../../protocol/errors.js'
-import { schemaCompiler } from '../../skills/manifest/index.js'
+import { schemaProblem } from '../../skills/manifest/index.js'
 import { effectiveLimits, type SandboxOptions } from '../../skills/sandbox/options.js'
 import type { GossipRouter } from '../gossip/index.js'
 import type { Logger } from '../log.js'
@@ -128,14 +128,8 @@ export class TaskOrigin {
     if (req.input === undefined) throw new SubmitError('a task needs an input (JSON)', 'ERR_BAD_SUBMISSION')
     const inputBytes = Buffer.byteLength(JSON.stringify(req.input))
     if (inputBytes > TASK_INPUT_MAX_BYTES) throw new SubmitError(`input is ${inputBytes} bytes, over the ${TASK_INPUT_MAX_BYTES} byte limit`, 'ERR_INPUT_TOO_LARGE')
-    const schema = entry.manifest.inputSchema as Record<string, unknown> | undefined
-    if (schema != null) {
-      const validate = schemaCompiler.compile(schema)
-      if (!validate(req.input)) {
-        const e = validate.errors?.[0]
-        throw new SubmitError(`input does not match ${entry.release.name}'s input schema: ${e?.instancePath === '' ? '' : `field "${(e?.instancePath ?? '').slice(1)}" `}${e?.message ?? 'is invalid'}`, 'ERR_INVALID_INPUT')
-      }
-    }
+    const problem = schemaProblem(entry.manifest.inputSchema as object | undefined, req.input)
+    if (problem != null) throw new SubmitError(`input does not match ${entry.release.name}'s input schema: ${problem}`, 'ERR_INVALID_INPUT')
     const { release } = entry
     const now = Date.now()
     const resources = effectiveLimits(this.init.sandbox, entry.manifest.resources as Record<string, number> | undefined)

@@ -1,5 +1,6 @@
 import '../../node/shim.js'
-import { Command, CommanderError, InvalidArgumentError } from 'commander'
+import { Command, InvalidArgumentError } from 'commander'
+import { EXIT_USAGE, parseScriptArgs } from '../lib/args.js'
 import { benchmarks } from './index.js'
 import { formatReport, toReport } from './report.js'
 import type { Benchmark, BenchContext } from './types.js'
@@ -11,7 +12,6 @@ import type { Benchmark, BenchContext } from './types.js'
  * Exit codes as the `aas` command: 0 ok, 1 a benchmark failed, 2 bad usage.
  */
 const EXIT_FAILED = 1
-const EXIT_USAGE = 2
 
 function count (value: string): number {
   const n = Number(value)
@@ -39,14 +39,8 @@ async function main (argv: string[]): Promise<number> {
     .option('--rounds <n>', 'measured rounds', count, 30)
     .option('--warmup <n>', 'warm-up rounds, not measured', count, 5)
     .option('--list', 'list the benchmarks and exit')
-    .configureOutput({ outputError: (str, write) => { write(`bench: ${str.replace(/^error: /, '')}`) } })
-    .exitOverride()
-  try {
-    program.parse(argv)
-  } catch (err) {
-    if (err instanceof CommanderError) return err.code === 'commander.helpDisplayed' ? 0 : EXIT_USAGE
-    throw err
-  }
+  const exit = parseScriptArgs(program, argv)
+  if (exit != null) return exit
   const opts = program.opts<{ json?: boolean, rounds: number, warmup: number, list?: boolean }>()
   if (opts.list === true) {
     for (const b of benchmarks) process.stdout.write(`${b.name.padEnd(24)} ${b.description}\n`)

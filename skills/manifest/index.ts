@@ -5,3 +5,4 @@
 export * from './schema.js'
 export * from './errors.js'
 export * from './load.js'
+export * from './skill-schemas.js'

@@ -3,6 +3,7 @@ import { isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { Ajv } from 'ajv'
 import { manifestSchema, type Manifest } from './schema.js'
 import { ManifestError } from './errors.js'
+import { compileSkillSchema } from './skill-schemas.js'
 
 /**
  * Reads and validates a skill folder's `skill.json`. The entrypoint must be a regular file
@@ -14,8 +15,6 @@ const MAX_MANIFEST_BYTES = 256 * 1024
 
 const ajv = new Ajv({ allErrors: false, strict: false })
 const validate = ajv.compile<Manifest>(manifestSchema)
-/** Compiles a skill's own input/output schema; a broken schema is the author's error. */
-export const schemaCompiler = new Ajv({ allErrors: false, strict: false })
 
 function fieldOf (path: string): string {
   return path.replace(/^\//, '').replaceAll('/', '.') || '(top level)'
@@ -34,7 +33,7 @@ export function validateManifest (value: unknown, where = MANIFEST_FILE): Manife
     const schema = value[key]
     if (schema == null) continue
     try {
-      schemaCompiler.compile(schema)
+      compileSkillSchema(schema) // a broken schema is the author's error
     } catch (err: any) {
       throw new ManifestError(`${where}: field "${key}" is not a valid JSON Schema: ${err.message}`, 'ERR_MANIFEST_SCHEMA', key)
     }

@@ -110,3 +110,14 @@ export async function detectHost (): Promise<SandboxHost> {
   cached.catch(() => { cached = undefined })
   return await cached
 }
+
+/** Whether a process exists (a pid another user owns counts): whose leftovers may be removed. */
+export function processAlive (pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err: any) {
+    return err.code === 'EPERM'
+  }
+}

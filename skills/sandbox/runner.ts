@@ -4,11 +4,11 @@ import { chown, chmod, copyFile, cp, lstat, mkdir, mkdtemp, readdir, readFile, r
 import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { promisify } from 'node:util'
-import { loadManifest, schemaCompiler, type Manifest } from '../manifest/index.js'
+import { loadManifest, schemaProblem, type Manifest } from '../manifest/index.js'
 import { imageSpecs } from '../images/specs.js'
 import { bundleManifest, decodeBundle } from '../bundle/index.js'
 import { CappedCapture } from './capture.js'
-import { detectHost, type SandboxHost } from './host.js'
+import { detectHost, processAlive, type SandboxHost } from './host.js'
 import { SandboxError } from './errors.js'
 import { defaultSandboxOptions, effectiveLimits, type SandboxLimits, type SandboxOptions } from './options.js'
 import type { OutputFile, RunResult } from './result.js'
@@ -48,7 +48,7 @@ export class SandboxRunner {
   async start (): Promise<number> {
     const host = await detectHost()
     const { stdout } = await exec('podman', ['ps', '-a', '--filter', `label=${SANDBOX_LABEL}=1`, '--format', `{{.Names}} {{index .Labels "${OWNER_LABEL}"}}`])
-    const stale = stdout.split('\n').map(l => l.trim().split(' ')).filter(([name, pid]) => name !== '' && !alive(Number(pid)))
+    const stale = stdout.split('\n').map(l => l.trim().split(' ')).filter(([name, pid]) => name !== '' && !processAlive(Number(pid)))
     for (const [name] of stale) await this.remove(name, host)
     if (!host.rootless) await unmountStaleOutputs()
     return stale.length
@@ -73,7 +73,7 @@ export class SandboxRunner {
     if (Buffer.byteLength(inputText) > this.options.maxInputBytes) {
       return { ...base, status: 'invalid-input', error: `input is ${Buffer.byteLength(inputText)} bytes, over the ${this.options.maxInputBytes} byte limit` }
     }
-    const inputError = schemaError(manifest.inputSchema, input)
+    const inputError = schemaProblem(manifest.inputSchema, input)
     if (inputError != null) return { ...base, status: 'invalid-input', error: `input ${inputError}` }
     image = base.image = await this.requireImage(image)
 
@@ -101,7 +101,7 @@ export class SandboxRunner {
       full.files = files.files
       if (files.error != null && full.status === 'succeeded') Object.assign(full, { status: 'invalid-output', error: files.error })
       if (full.status === 'succeeded') {
-        const outputError = schemaError(manifest.outputSchema, full.output)
+        const outputError = schemaProblem(manifest.outputSchema, full.output)
         if (outputError != null) Object.assign(full, { status: 'invalid-output', error: `output ${outputError}` })
       }
       if (opts.outputDir != null && files.error == null && files.files.length > 0) await cp(outDir, opts.outputDir, { recursive: true })
@@ -246,7 +246,7 @@ export async function unmountStaleOutputs (): Promise<number> {
   const prefix = join(tmpdir(), 'aas-run-')
   const owner = (p: string): number => Number(p.slice(prefix.length).split('-')[0])
   const stale = mounts.split('\n').map(l => l.split(' ')[1])
-    .filter((p): p is string => p != null && p.startsWith(prefix) && p.endsWith('/output') && !alive(owner(p)))
+    .filter((p): p is string => p != null && p.startsWith(prefix) && p.endsWith('/output') && !processAlive(owner(p)))
   for (const dir of stale) {
     await exec('umount', ['-l', dir]).catch(() => {})
     await rm(dirname(dir), { recursive: true, force: true }).catch(() => {})
@@ -286,29 +286,12 @@ async function stageSkill (from: string, to: string): Promise<void> {
   }
 }
 
-function alive (pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err: any) {
-    return err.code === 'EPERM'
-  }
-}
 
 /** The podman client's environment: the host's, minus what would only slow or leak. */
 function podmanEnv (): NodeJS.ProcessEnv {
   const env = { ...process.env }
   for (const k of Object.keys(env)) if (k.startsWith('NODE_') || k.startsWith('AAS_')) delete env[k]
   return env
-}
-
-function schemaError (schema: Record<string, unknown> | undefined, value: unknown): string | undefined {
-  if (schema == null) return undefined
-  const validate = schemaCompiler.compile(schema)
-  if (validate(value)) return undefined
-  const e = validate.errors?.[0]
-  return `${e?.instancePath === '' ? '' : `field "${(e?.instancePath ?? '').slice(1).replaceAll('/', '.')}" `}${e?.message ?? 'does not match the schema'}`
 }
 
 async function collectFiles (dir: string, o: SandboxOptions): Promise<{ files: OutputFile[], error?: string }> {

@@ -14,7 +14,7 @@ import type { Manifest } from '../manifest/index.js'
  * read. Unpacked copies for the sandbox live in `skills/<cid>/`, made from verified bytes.
  */
 export class BlobError extends AasError {
-  constructor (message: string, code: 'ERR_BLOB_MISSING' | 'ERR_CID_MISMATCH' | 'ERR_BLOB_TOO_LARGE' | 'ERR_BLOB_ABORTED') {
+  constructor (message: string, code: 'ERR_BLOB_MISSING' | 'ERR_CID_MISMATCH' | 'ERR_BLOB_TOO_LARGE') {
     super(message, code)
     this.name = 'BlobError'
   }
@@ -45,10 +45,6 @@ export class BlobStore {
 
   async has (cid: CID | string): Promise<boolean> {
     return (await stat(this.path(cid)).catch(() => null))?.isFile() === true
-  }
-
-  async size (cid: CID | string): Promise<number | undefined> {
-    return (await stat(this.path(cid)).catch(() => null))?.size
   }
 
   /** Stores bytes whose CID must be `cid`. */
@@ -136,10 +132,6 @@ export class BlobStore {
     const dir = join(this.unpacked, parseBundleCid(cid.toString()).toString())
     const manifest = await extractBundle(await this.get(cid), dir)
     return { dir, manifest }
-  }
-
-  async list (): Promise<string[]> {
-    return (await readdir(this.blobs)).filter(f => !f.startsWith('.'))
   }
 
   async delete (cid: CID | string): Promise<void> {

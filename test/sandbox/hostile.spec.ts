@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { SandboxRunner, type RunResult } from '../../skills/sandbox/index.js'
+import { SandboxRunner, processAlive, type RunResult } from '../../skills/sandbox/index.js'
 import { REPO, tempDir, waitFor } from '../utils/cli-node.js'
 
 /**
@@ -21,15 +21,6 @@ const FIXTURES = join(REPO, 'test', 'fixtures', 'hostile')
 const fixture = (name: string): string => join(FIXTURES, name)
 const SANDBOX_FILTER = 'label=aas.sandbox=1'
 
-function alive (pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err: any) {
-    return err.code === 'EPERM'
-  }
-}
 
 /**
  * Sandbox containers that should not exist: ours, and any whose owner process is dead.
@@ -39,7 +30,7 @@ async function strayContainers (): Promise<string[]> {
   const { stdout } = await exec('podman', ['ps', '-a', '--filter', SANDBOX_FILTER, '--format', '{{.ID}} {{index .Labels "aas.pid"}}'])
   return stdout.split('\n').map(l => l.trim()).filter(l => l !== '').filter((l) => {
     const pid = Number(l.split(' ')[1])
-    return pid === process.pid || !alive(pid)
+    return pid === process.pid || !processAlive(pid)
   })
 }
 
@@ -459,7 +450,7 @@ describe('sandbox: hostile skills', function () {
   })
 
   it('start() removes a leftover sandbox container whose owner pid is dead, and keeps a live one', async () => {
-    expect(alive(999999)).to.equal(false)
+    expect(processAlive(999999)).to.equal(false)
     const image = runner.options.images.sh
     const dead = (await exec('podman', ['create', '--label', 'aas.sandbox=1', '--label', 'aas.pid=999999', image, 'true'])).stdout.trim()
     const live = (await exec('podman', ['create', '--label', 'aas.sandbox=1', '--label', `aas.pid=${process.pid}`, image, 'true'])).stdout.trim()

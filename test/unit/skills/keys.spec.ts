@@ -11,21 +11,13 @@ import {
   isPublicKeyText, manifestDigest, parsePublicKeyText, publicKeyText, signRelease, verifyRelease, type Release,
   domainSeparated, encodeCanonical, ENVELOPE_DOMAIN, RELEASE_DOMAIN
 } from '../../../protocol/index.js'
+import { refusal } from '../../utils/refusal.js'
 
 /**
  * Author keys: written once with mode 0600 and never overwritten, refused when other users
  * could read them or when they are not keys; their public text form round-trips; a release
  * signed with one verifies, and changing any of its fields makes it fail.
  */
-async function refusal (p: Promise<unknown>): Promise<any> {
-  try {
-    await p
-  } catch (err) {
-    return err
-  }
-  throw new Error('expected a refusal, got success')
-}
-
 describe('skills/keys: author key files', function () {
   let dir: string
   beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'aas-keys-')) })

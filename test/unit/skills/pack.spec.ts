@@ -9,6 +9,7 @@ import {
   BUNDLE_FORMAT, BundleError, bundleCid, decodeBundle, encodeBundle, packSkill, MODE_EXEC, MODE_FILE, type BundleLimits
 } from '../../../skills/bundle/index.js'
 import { ManifestError } from '../../../skills/manifest/index.js'
+import { refusal } from '../../utils/refusal.js'
 
 /**
  * Bundles are content-addressed: the same files (paths, bytes, +x) give the same bytes and
@@ -23,16 +24,6 @@ interface Entry { path: string, data: Uint8Array, exec: boolean }
 
 async function temp (): Promise<string> {
   return await mkdtemp(join(tmpdir(), 'aas-pack-'))
-}
-
-/** Thrown-error helper: the rejection of `p`, or a failure when it resolves. */
-async function refusal (p: Promise<unknown>): Promise<any> {
-  try {
-    await p
-  } catch (err) {
-    return err
-  }
-  throw new Error('expected a refusal, got success')
 }
 
 function refuseSync (fn: () => unknown): any {
