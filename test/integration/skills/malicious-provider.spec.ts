@@ -211,20 +211,21 @@ describe('skill fetch from a malicious provider, and bad release gossip', functi
     if (tmp != null) await rmTree(tmp.path)
   })
 
-  const cases: Array<{ behaviour: Behaviour, reason: string | ((size: number) => string), maxMs: number }> = [
-    { behaviour: 'wrong-bytes', reason: 'hash-mismatch', maxMs: 3000 },
-    { behaviour: 'truncated', reason: 'truncated', maxMs: 3000 },
+  // `detail`: which of H's two timers dropped M, where the reason alone does not say
+  const cases: Array<{ behaviour: Behaviour, reason: string | ((size: number) => string), detail?: RegExp }> = [
+    { behaviour: 'wrong-bytes', reason: 'hash-mismatch' },
+    { behaviour: 'truncated', reason: 'truncated' },
     // 1 KiB frames of junk forever: the fetcher reads at most the release's size, then checks the hash
-    { behaviour: 'endless-data', reason: (size) => size % 1024 === 0 ? 'hash-mismatch' : 'oversize', maxMs: 3000 },
-    { behaviour: 'endless-empty', reason: 'timeout', maxMs: 3000 + 2500 },
-    { behaviour: 'drip', reason: 'timeout', maxMs: 1000 + 2500 },
-    { behaviour: 'oversize-header', reason: 'wrong-size', maxMs: 3000 },
-    { behaviour: 'oversize-frame', reason: 'oversize', maxMs: 3000 },
-    { behaviour: 'oversize-bytes', reason: 'oversize', maxMs: 3000 },
-    { behaviour: 'not-found', reason: 'not-found', maxMs: 3000 }
+    { behaviour: 'endless-data', reason: (size) => size % 1024 === 0 ? 'hash-mismatch' : 'oversize' },
+    { behaviour: 'endless-empty', reason: 'timeout', detail: /timed out after 3000 ms/ }, // fetchTimeoutS 3
+    { behaviour: 'drip', reason: 'timeout', detail: /no data for 1000 ms/ }, // fetchStallS 1
+    { behaviour: 'oversize-header', reason: 'wrong-size' },
+    { behaviour: 'oversize-frame', reason: 'oversize' },
+    { behaviour: 'oversize-bytes', reason: 'oversize' },
+    { behaviour: 'not-found', reason: 'not-found' }
   ]
 
-  for (const { behaviour, reason, maxMs } of cases) {
+  for (const { behaviour, reason, detail } of cases) {
     it(`M ${behaviour}: H gives up on M (${typeof reason === 'string' ? reason : 'oversize'}), fetches from G, keeps only the verified blob`, async () => {
       const name = `evil-${behaviour}`
       const bundle = await makeSkill(name)
@@ -248,9 +249,7 @@ describe('skill fetch from a malicious provider, and bad release gossip', functi
       expect(published.cid).to.equal(cid)
 
       const before = await metrics()
-      const started = Date.now()
       const line = await fetchOn(h, name)
-      const took = Date.now() - started
       expect(line.error, JSON.stringify(line.error)).to.equal(undefined)
       const result = line.result
       expect(result.cid).to.equal(cid)
@@ -260,9 +259,9 @@ describe('skill fetch from a malicious provider, and bad release gossip', functi
       expect(first.peer).to.equal(m.peerId.toString())
       expect(first.ok).to.equal(false)
       expect(first.reason.split(':')[0], first.reason).to.equal(expected)
+      if (detail != null) expect(first.reason).to.match(detail)
       expect(first.bytes).to.equal(0)
       expect(second).to.deep.equal({ peer: g.peerId, ok: true, bytes: bundle.size })
-      expect(took, `fetch took ${took} ms`).to.be.lessThan(maxMs + 2000)
 
       const after = await metrics()
       expect(fetchCounter(after, 'failed', expected) - fetchCounter(before, 'failed', expected)).to.equal(1)
