@@ -128,21 +128,29 @@ describe('task lifecycle across network partitions (network namespaces)', functi
     expect(t.state, JSON.stringify(t)).to.equal('succeeded')
     expect(nameOf(t.executor)).to.not.equal(cut)
     expect(t.output).to.deep.equal({ tag: 'cut-executor', slept: 5000 })
-    // healed: whatever the cut-off executor still delivers is recorded, never accepted
+    // healed: the cut-off executor delivers the result it kept, and it is recorded, never accepted
     await waitFor(async () => (await api(cut, '/v1/memory')).executor.busy === 0, `${cut} to finish its run`, 30_000, 500)
-    await new Promise(resolve => setTimeout(resolve, 3000))
-    const after = await task(id)
+    const after = await waitFor(async () => {
+      const x = await task(id)
+      return x.history.some((h: any) => h.state === 'late-result' && h.executor === first.executor) ? x : undefined
+    }, `the late result of ${cut} to reach the origin`, 60_000, 500)
     expect(after.state).to.equal('succeeded')
     expect(after.executor).to.equal(t.executor)
     expect(after.history.filter((h: any) => h.state === 'succeeded')).to.have.length(1)
     expect(after.attemptsLog[0]).to.include({ attempt: 1, executor: first.executor, status: 'lease-expired' })
+    expect(after.history.filter((h: any) => h.state === 'result' && h.executor === first.executor), JSON.stringify(after.history)).to.have.length(0)
   })
 
   it('the origin cut off while its executor runs: the executor keeps its signed result and delivers it after healing; accepted once', async () => {
     const { id } = await api<{ id: string }>('o', '/v1/tasks', { skill: 'sleep-echo', input: { ms: 2000, tag: 'cut-origin' }, attempts: 3 })
     const first = await assigned(id)
+    const executor = nameOf(first.executor)!
     await unplug('o')
-    await new Promise(resolve => setTimeout(resolve, 6000)) // past the run and the 3 s lease
+    // cut off past the run and the 3 s lease: the origin let the lease expire, and the
+    // executor ended its run and could not deliver (its slot is freed after that first try)
+    await waitFor(async () => (await task(id)).history.some((h: any) => h.state === 'lease-expired' && h.attempt === 1), 'the origin to let the lease expire', 30_000, 300)
+    await waitFor(async () => (await api(executor, '/v1/memory')).executor.busy === 0, `${executor} to end its run`, 60_000, 300)
+    expect((await task(id)).state, 'still open at the origin while cut off').to.be.oneOf(['offered', 'assigned'])
     await plug('o')
     const t = await ended(id)
     expect(t.state, JSON.stringify(t)).to.equal('succeeded')
@@ -153,7 +161,9 @@ describe('task lifecycle across network partitions (network namespaces)', functi
     const accepted = t.attemptsLog.filter((a: any) => a.status === 'succeeded' || /ran after its lease expired: succeeded/.test(a.error ?? ''))
     expect(accepted.length, JSON.stringify(t.attemptsLog)).to.be.at.least(1)
     expect(t.attemptsLog[0].executor).to.equal(first.executor)
-    await new Promise(resolve => setTimeout(resolve, 3000))
+    // every run of the task is over (each sends its result before freeing its slot): nothing
+    // is left to arrive, and the task was still accepted once
+    await waitFor(async () => (await Promise.all((['e1', 'e2'] as const).map(async n => (await api(n, '/v1/memory')).executor.busy as number))).every(b => b === 0), 'both executors to be idle', 60_000, 300)
     const after = await task(id)
     expect(after.state).to.equal('succeeded')
     expect(after.history.filter((h: any) => h.state === 'succeeded')).to.have.length(1)
