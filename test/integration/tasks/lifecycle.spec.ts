@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { expect } from 'chai'
 import { rmTree } from '../../../skills/bundle/index.js'
 import { REPO, runCli, startCliNode, getJson, waitFor, tempDir, type CliNode, type CliResult } from '../../utils/cli-node.js'
+import { sandboxContainers } from '../../utils/sandbox.js'
 
 /**
  * The task lifecycle across real node processes, through the real CLI and HTTP API.
@@ -238,7 +239,9 @@ describe('task lifecycle across CLI nodes', function () {
       expect(fresh.peerId).to.equal(killedPeer)
       await waitFor(async () => (await getJson(`${fresh.api}/v1/node`)).peers.length >= 3, 'the restarted executor to rejoin the mesh', 20_000, 200)
     }
-    // it kept no result of the lost attempt to deliver late
+    // it kept no result of the lost attempt to deliver late. This proves an absence, so time
+    // has to pass: a restarted executor sends the results it kept at start and retries every
+    // 1 s, and no event marks "it had nothing to send"
     await new Promise(resolve => setTimeout(resolve, 1500))
     const after = await task(d.api, id!)
     expect(after.state).to.equal('succeeded')
@@ -264,8 +267,10 @@ describe('task lifecycle across CLI nodes', function () {
     } finally {
       frozen.process.kill('SIGCONT')
     }
-    // thawed, the executor finds its lease gone; whatever it still delivers is only recorded
-    await new Promise(resolve => setTimeout(resolve, 6000))
+    // thawed, the executor finds its lease gone; whatever it still delivers is only recorded.
+    // Its run is over once its slot is free (a result is sent before the slot is), and then
+    // it is a working executor again
+    await waitFor(async () => (await getJson(`${frozen.api}/v1/memory`)).executor.busy === 0, 'the thawed executor to end its run', 30_000, 250)
     const after = await task(d.api, id!)
     expect(after.state, show(after)).to.equal('succeeded')
     expect(after.executor).to.not.equal(frozen.peerId)
@@ -273,8 +278,6 @@ describe('task lifecycle across CLI nodes', function () {
     expect(after.history.filter((h: any) => h.state === 'result' && h.executor === frozen.peerId), show(after)).to.have.length(0)
     expect(after.history.filter((h: any) => h.state === 'late-result').length, show(after)).to.be.at.most(1)
     expect(after.attemptsLog[0]).to.include({ attempt: 1, executor: frozen.peerId, status: 'lease-expired' })
-    // and it is a working executor again
-    await waitFor(async () => (await getJson(`${frozen.api}/v1/memory`)).executor.busy === 0, 'the thawed executor to be idle', 20_000, 250)
   })
 
   // Two outages: a quick restart (the leases granted before the kill still run when the origin
@@ -292,7 +295,7 @@ describe('task lifecycle across CLI nodes', function () {
       const old = { api: d.api, peerId: d.peerId, addresses: d.addresses }
       await d.kill()
       const killedAt = Date.now()
-      await new Promise(resolve => setTimeout(resolve, downMs))
+      await new Promise(resolve => setTimeout(resolve, downMs)) // the outage itself: its length is the case under test
       const fresh = await startCliNode({ dataDir: d.dataDir, bootstrap: [a.addresses[0]], args: dArgs, timeoutMs: 30_000 })
       replace(d, fresh)
       d = fresh
@@ -350,10 +353,9 @@ describe('task lifecycle across CLI nodes', function () {
       ['bad --attempts', ['--skill', 'csv-clean', '--input', csv, '--attempts', '0', ...api], /--attempts: "0" is not a whole number from 1 to 20/]
     ]
     for (const [what, args, pattern] of cases) {
-      const t0 = Date.now()
+      // a CLI that hangs is killed at timeoutMs, and then has no exit code to refuse with
       const r = await runCli(['task', 'submit', ...args], { env: cliEnv, timeoutMs: 30_000 })
       expectRefused(r, pattern, what)
-      expect(Date.now() - t0, `${what}: answered promptly`).to.be.lessThan(20_000)
     }
     expect(await taskCount(a.api)).to.equal(before)
   })
@@ -396,14 +398,12 @@ describe('task lifecycle across CLI nodes', function () {
     const sub = await runCli(['task', 'submit', '--skill', 'sleep-echo', '--input', '{"ms":30000,"tag":"cancel-me"}', '--api', a.api, '--json'])
     expect(sub.code, sub.stderr).to.equal(0)
     const { id } = JSON.parse(sub.stdout) as { id: string }
-    const watchStarted = Date.now()
     const watch = runCli(['task', 'watch', id, '--api', a.api], { timeoutMs: 60_000 })
     const assigned = await waitFor(async () => { const t = await task(a.api, id); return t.state === 'assigned' ? t : undefined }, `task ${id} to be assigned`, 20_000, 50)
     const runner = byPeer(assigned.executor)!
     expect(runner, 'executor').to.not.equal(undefined)
-    // let the run start in the sandbox
-    await waitFor(async () => (await getJson(`${runner.api}/v1/memory`)).executor.busy >= 1, 'the executor to be busy', 10_000, 100)
-    await new Promise(resolve => setTimeout(resolve, 1000))
+    // let the run start in the sandbox: the executor's container is running
+    await waitFor(async () => (await sandboxContainers(runner.process.pid!)).length === 1, 'the executor\'s sandbox container to run', 30_000, 100)
 
     const cancel = await runCli(['task', 'cancel', id, '--api', a.api])
     expect(cancel.code, cancel.stderr).to.equal(0)
@@ -412,22 +412,23 @@ describe('task lifecycle across CLI nodes', function () {
     expect(t.state).to.equal('cancelled')
     expect(t.error).to.equal('cancelled by the submitter')
 
+    // the watch ends with the task: it exits by itself (a watch still running is killed at
+    // runCli's timeout, with no exit code), and its last line is the cancellation
     const w = await watch
-    const watchMs = Date.now() - watchStarted
     expect(w.code, `watch ended by itself (stderr: ${w.stderr})`).to.equal(1) // like submit --wait: 0 only for succeeded
-    expect(watchMs, 'watch ended with the task, not with the 30 s sleep').to.be.lessThan(25_000)
     const states = w.stdout.trim().split('\n').map(l => /^\S+ {2}(\w+)/.exec(l)?.[1])
     expect(states.at(-1), w.stdout).to.equal('cancelled')
     expect(states, w.stdout).to.include('assigned')
     expect(states.every(s => s != null && ['offered', 'assigned', 'cancelled'].includes(s)), w.stdout).to.equal(true)
     expect(w.stdout.trim().split('\n').find(l => / {2}assigned {2}on /.test(l)), w.stdout).to.include(assigned.executor)
 
-    // the executor stops the run (its lease renewal is refused) long before the 30 s sleep ends
-    await waitFor(async () => (await getJson(`${runner.api}/v1/memory`)).executor.busy === 0, 'the executor to stop the cancelled run', 10_000, 200)
-    await new Promise(resolve => setTimeout(resolve, 1500))
+    // the executor stops the run (its lease renewal is refused): its slot is free and its
+    // container gone. A run that had finished its 30 s sleep instead would have sent its
+    // result (before freeing the slot), and the origin would show it as a late result
+    await waitFor(async () => (await getJson(`${runner.api}/v1/memory`)).executor.busy === 0 && (await sandboxContainers(runner.process.pid!)).length === 0, 'the executor to stop the cancelled run', 45_000, 200)
     const later = await task(a.api, id)
     expect(later.state).to.equal('cancelled')
-    expect(later.history.filter((h: any) => h.state === 'result' || h.state === 'succeeded')).to.deep.equal([])
+    expect(later.history.filter((h: any) => ['result', 'late-result', 'succeeded'].includes(h.state)), show(later)).to.deep.equal([])
 
     // cancelling an unknown task is a clear error
     const unknown = await runCli(['task', 'cancel', 'bafyreinosuchtask', '--api', a.api])
