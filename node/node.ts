@@ -16,7 +16,7 @@ import { ApiServer, nodeRoutes, nodeInfo, skillRoutes, taskRoutes, type NodeInfo
 import { Bucket } from './store/index.js'
 import { BlobStore } from '../skills/store/blobstore.js'
 import { TrustPolicy } from '../federation/trust.js'
-import { SkillIndex } from './skills/skill-index.js'
+import { SkillIndex } from '../skills/index/index.js'
 import { SkillService } from './skills/service.js'
 import { SandboxRunner } from '../skills/sandbox/index.js'
 import { TaskStore } from './tasks/store.js'
@@ -109,7 +109,7 @@ export class AasNode {
     this.blobs = new BlobStore(config.dataDir)
     await this.blobs.open()
     this.trust = new TrustPolicy(config.trust.authors)
-    this.skillIndex = new SkillIndex(this.store.sublevel(Bucket.skills), this.trust)
+    this.skillIndex = new SkillIndex({ store: this.store.sublevel(Bucket.skills), trust: this.trust })
     await this.skillIndex.load()
 
     this.host = await createHost({

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { AasError } from '../../protocol/errors.js'
 import type { Release } from '../../protocol/index.js'
-import type { SkillIndex } from '../skills/skill-index.js'
+import type { SkillIndex } from '../../skills/index/index.js'
 import type { SkillService } from '../skills/service.js'
 
 /**

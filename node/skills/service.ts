@@ -8,6 +8,7 @@ import {
 } from '../../protocol/index.js'
 import { AasError } from '../../protocol/errors.js'
 import { bundleCid, bundleManifest } from '../../skills/bundle/index.js'
+import type { IndexEntry, SkillIndex } from '../../skills/index/index.js'
 import type { BlobStore } from '../../skills/store/blobstore.js'
 import type { TrustPolicy } from '../../federation/trust.js'
 import type { GossipRouter } from '../gossip/index.js'
@@ -16,7 +17,6 @@ import type { Host } from '../p2p/host.js'
 import type { Metrics } from '../metrics.js'
 import type { Logger } from '../log.js'
 import { FetchError, fetchFrom, serveBundles, type ProviderAttempt } from './bundle-protocol.js'
-import type { IndexEntry, SkillIndex } from './skill-index.js'
 
 /**
  * The skill library on this node (the seed's Pantheon): accepts local publishes, indexes

@@ -1,0 +1,144 @@
+import semver from 'semver'
+import { decodeCanonical, encodeCanonical, GossipAction, GossipActionError, RejectCode, type Release, type SkillReleaseBody } from '../../protocol/index.js'
+import { IndexCorruptError } from './errors.js'
+import { searchEntries, type SearchFilter, type SearchHit } from './search.js'
+
+/**
+ * Every skill release this node has accepted, by name, author and version (kept in the
+ * node's store, with an in-memory copy for search). Admission is the node-dependent half of
+ * validation: the author must be trusted, a name+author never goes back to an older version,
+ * and one name+version+author never names two contents.
+ */
+export interface IndexEntry {
+  release: Release
+  manifest: Record<string, unknown>
+  /** ms, when this node accepted it. */
+  indexedAt: number
+  /** Peer id that announced it to us (or our own, for a local publish). */
+  announcer: string
+}
+
+export type Admission = 'new' | 'duplicate'
+
+/**
+ * The key-value store the index keeps its entries in: string keys, byte values, read back in
+ * key order. The node hands it one LevelDB sublevel.
+ */
+export interface IndexStore {
+  put (key: string, value: Uint8Array): Promise<void>
+  iterator (range: { gte: string, lt: string }): AsyncIterable<[string, Uint8Array]>
+}
+
+/** Which authors' releases this node accepts (the node's trust policy). */
+export interface AuthorTrust {
+  trustsAuthor (author: string): boolean
+}
+
+export interface SkillIndexComponents {
+  store: IndexStore
+  trust: AuthorTrust
+}
+
+export interface SkillIndexInit {
+  /** The clock stamped on new entries (`indexedAt`). */
+  now?: () => number
+}
+
+const PREFIX = 'rel!'
+const key = (r: Pick<Release, 'name' | 'author' | 'version'>): string => `${PREFIX}${r.name}!${r.author}!${r.version}`
+
+export class SkillIndex {
+  private readonly entries = new Map<string, IndexEntry>()
+  private readonly byCid = new Map<string, IndexEntry>()
+  private readonly now: () => number
+
+  constructor (private readonly c: SkillIndexComponents, init: SkillIndexInit = {}) {
+    this.now = init.now ?? Date.now
+  }
+
+  /** Reads every stored entry into memory; throws IndexCorruptError on one that does not decode. */
+  async load (): Promise<void> {
+    for await (const [k, value] of this.c.store.iterator({ gte: PREFIX, lt: `${PREFIX}\xff` })) {
+      let e: IndexEntry
+      try {
+        e = decodeCanonical(value) as IndexEntry
+      } catch (err) {
+        throw new IndexCorruptError(k, { cause: err })
+      }
+      this.remember(e)
+    }
+  }
+
+  private remember (e: IndexEntry): void {
+    this.entries.set(key(e.release), e)
+    this.byCid.set(e.release.cid, e)
+  }
+
+  get size (): number {
+    return this.entries.size
+  }
+
+  /**
+   * Whether a (signature-checked) release may enter the index: throws GossipActionError
+   * IGNORE `untrusted-author` / `rollback`, REJECT `conflict`; `duplicate` when already in.
+   */
+  admit (body: SkillReleaseBody): Admission {
+    const r = body.release
+    if (!this.c.trust.trustsAuthor(r.author)) throw new GossipActionError(GossipAction.IGNORE, RejectCode.UNTRUSTED_AUTHOR, `author ${r.author} is not trusted by this node`)
+    const same = this.entries.get(key(r))
+    if (same != null) {
+      if (same.release.cid === r.cid) return 'duplicate'
+      throw new GossipActionError(GossipAction.REJECT, RejectCode.CONFLICT, `${r.name}@${r.version} by ${r.author} is already ${same.release.cid}, not ${r.cid}`)
+    }
+    const newest = this.versions(r.name, r.author)[0]
+    if (newest != null && semver.gt(newest.release.version, r.version)) {
+      throw new GossipActionError(GossipAction.IGNORE, RejectCode.ROLLBACK, `${r.name} by ${r.author} is already at ${newest.release.version}; ${r.version} would roll it back`)
+    }
+    return 'new'
+  }
+
+  async add (body: SkillReleaseBody, announcer: string): Promise<Admission> {
+    const admission = this.admit(body)
+    if (admission === 'duplicate') return admission
+    const e: IndexEntry = { release: body.release, manifest: body.manifest, indexedAt: this.now(), announcer }
+    await this.c.store.put(key(e.release), encodeCanonical(e))
+    this.remember(e)
+    return admission
+  }
+
+  /** Releases of one name (and author), newest first. */
+  versions (name: string, author?: string): IndexEntry[] {
+    return this.all()
+      .filter(e => e.release.name === name && (author == null || e.release.author === author))
+      .sort((a, b) => semver.rcompare(a.release.version, b.release.version))
+  }
+
+  byContent (cid: string): IndexEntry | undefined {
+    const e = this.byCid.get(cid)
+    return e != null && this.c.trust.trustsAuthor(e.release.author) ? e : undefined
+  }
+
+  /** `NAME`, `NAME@RANGE` (highest trusted match) or a CID. */
+  resolve (ref: string): IndexEntry | undefined {
+    if (/^b[a-z2-7]{20,}$/.test(ref)) {
+      // a name may look like a CID (bibliographyformatter): try both
+      const e = this.byContent(ref)
+      if (e != null) return e
+    }
+    const at = ref.lastIndexOf('@')
+    const name = at > 0 ? ref.slice(0, at) : ref
+    const range = at > 0 ? ref.slice(at + 1) : '*'
+    if (semver.validRange(range) == null) return undefined
+    return this.versions(name).find(e => semver.satisfies(e.release.version, range, { includePrerelease: false }))
+  }
+
+  /** Every entry by a trusted author (trust can change while the node runs). */
+  all (): IndexEntry[] {
+    return [...this.entries.values()].filter(e => this.c.trust.trustsAuthor(e.release.author))
+  }
+
+  /** Latest version per name+author, ranked against the query words, tags and category. */
+  search (query: string, filter: SearchFilter = {}): SearchHit[] {
+    return searchEntries(this.all(), query, filter)
+  }
+}
