@@ -17,7 +17,7 @@ import { Bucket } from './store/index.js'
 import { BlobStore } from '../skills/store/blobstore.js'
 import { TrustPolicy } from '../federation/trust.js'
 import { SkillIndex } from '../skills/index/index.js'
-import { SkillService } from './skills/service.js'
+import { SkillService } from './skills/index.js'
 import { SandboxRunner } from '../skills/sandbox/index.js'
 import { TaskStore } from './tasks/store.js'
 import { MemoryEngine } from './tasks/memory.js'
@@ -165,7 +165,7 @@ export class AasNode {
     }
     this.closers.push(async () => { await this.host.stop() })
     await this.skills.start()
-    this.closers.push(() => { this.skills.stop() })
+    this.closers.push(async () => { await this.skills.stop() })
     if (config.tasks.slots > 0) {
       // a node without a working sandbox still originates tasks and serves skills
       await this.runner.start().catch((err) => {

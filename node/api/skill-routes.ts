@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify'
 import { AasError } from '../../protocol/errors.js'
 import type { Release } from '../../protocol/index.js'
 import type { SkillIndex } from '../../skills/index/index.js'
-import type { SkillService } from '../skills/service.js'
+import type { SkillService } from '../skills/index.js'
 
 /**
  * The skill library over HTTP: publish (the CLI signs; the node checks and stores),

@@ -1,6 +1,7 @@
 import { availableParallelism, homedir } from 'node:os'
 import { join } from 'node:path'
 import { defaultSandboxOptions as sb } from '../../skills/sandbox/options.js'
+import { defaultFetchOptions as fetch } from '../../skills/fetch/index.js'
 import type { NodeConfig } from './schema.js'
 
 export const DEFAULT_P2P_PORT = 7400
@@ -25,7 +26,7 @@ export function defaultNodeConfig (): NodeConfig {
       tmpMB: sb.tmpMB,
       allowUnenforcedLimits: sb.allowUnenforcedLimits
     },
-    skills: { maxBundleBytes: 16 * 1024 * 1024, fetchTimeoutS: 60, fetchStallS: 10 },
+    skills: { maxBundleBytes: fetch.maxBytes, fetchTimeoutS: fetch.timeoutMs / 1000, fetchStallS: fetch.stallMs / 1000 },
     tasks: { slots: availableParallelism(), leaseS: 10, bidWindowMs: 30, reofferS: 5, defaultTimeoutS: 300, defaultAttempts: 3 },
     trust: { authors: [] }
   }

@@ -3,11 +3,11 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
 import {
-  checkSkillRelease, decodeCanonical, encodeCanonical, GossipActionError, manifestDigest, Protocols,
+  checkSkillRelease, decodeCanonical, encodeCanonical, GossipActionError, manifestDigest, Protocols, RejectCode,
   skillRelease, SKILL_RELEASE_MAX_BYTES, type MessageRegistry, type Release, type SkillReleaseBody
 } from '../../protocol/index.js'
-import { AasError } from '../../protocol/errors.js'
 import { bundleCid, bundleManifest } from '../../skills/bundle/index.js'
+import { BundleFetcher, BundleServer, FetchError, FetchErrorCode, isFetchError, type ProviderAttempt } from '../../skills/fetch/index.js'
 import type { IndexEntry, SkillIndex } from '../../skills/index/index.js'
 import type { BlobStore } from '../../skills/store/blobstore.js'
 import type { TrustPolicy } from '../../federation/trust.js'
@@ -16,7 +16,7 @@ import type { MeshKeeper } from '../mesh/index.js'
 import type { Host } from '../p2p/host.js'
 import type { Metrics } from '../metrics.js'
 import type { Logger } from '../log.js'
-import { FetchError, fetchFrom, serveBundles, type ProviderAttempt } from './bundle-protocol.js'
+import { PublishError, PublishErrorCode } from './errors.js'
 
 /**
  * The skill library on this node (the seed's Pantheon): accepts local publishes, indexes
@@ -24,13 +24,6 @@ import { FetchError, fetchFrom, serveBundles, type ProviderAttempt } from './bun
  * and fetches bundles by CID from the announcer or any peer that holds them. The local blob
  * store is asked first; a release is fetched only when its author is trusted.
  */
-export class PublishError extends AasError {
-  constructor (message: string, code: 'ERR_PUBLISH_INVALID' | 'ERR_PUBLISH_UNTRUSTED' | 'ERR_PUBLISH_CONFLICT' | 'ERR_PUBLISH_ROLLBACK') {
-    super(message, code)
-    this.name = 'PublishError'
-  }
-}
-
 export interface SkillServiceComponents {
   host: Host
   gossip: GossipRouter
@@ -66,8 +59,13 @@ const MAX_SYNC_ENTRIES = 10_000
 export class SkillService {
   private readonly synced = new Set<string>()
   private readonly inflight = new Map<string, Promise<FetchResult>>()
+  private readonly fetcher: BundleFetcher
+  private readonly server: BundleServer
 
-  constructor (private readonly c: SkillServiceComponents, private readonly init: SkillServiceInit) {}
+  constructor (private readonly c: SkillServiceComponents, private readonly init: SkillServiceInit) {
+    this.fetcher = new BundleFetcher(c, { maxBytes: init.maxBundleBytes, timeoutMs: init.fetchTimeoutMs, stallMs: init.fetchStallMs })
+    this.server = new BundleServer(c, { onServed: (n) => { c.metrics.skillServedBytes.inc(n) } })
+  }
 
   async start (): Promise<void> {
     const { c } = this
@@ -84,7 +82,7 @@ export class SkillService {
         }
       }
     })
-    await serveBundles(c.host, c.blobs, (n) => { c.metrics.skillServedBytes.inc(n) })
+    await this.server.start()
     await c.host.handle(Protocols.releases, ({ stream }) => {
       const entries = c.index.all()
       void stream.sink((async function * () {
@@ -94,8 +92,9 @@ export class SkillService {
     c.host.addEventListener('peer:identify', this.onIdentify)
   }
 
-  stop (): void {
+  async stop (): Promise<void> {
     this.c.host.removeEventListener('peer:identify', this.onIdentify)
+    await Promise.all([this.c.host.unhandle(Protocols.releases), this.server.stop()])
   }
 
   private readonly onIdentify = (evt: CustomEvent<{ peerId: PeerId, protocols: string[] }>): void => {
@@ -155,7 +154,7 @@ export class SkillService {
    * announced.
    */
   async publish (release: Release, manifest: Record<string, unknown>, bytes: Uint8Array): Promise<{ cid: string, announced: boolean }> {
-    const bad = (msg: string): never => { throw new PublishError(msg, 'ERR_PUBLISH_INVALID') }
+    const bad = (msg: string): never => { throw new PublishError(msg, PublishErrorCode.INVALID) }
     if (bytes.length !== release.size) bad(`the bundle is ${bytes.length} bytes; the release says ${release.size}`)
     if (bytes.length > this.init.maxBundleBytes) bad(`the bundle is over this node's ${this.init.maxBundleBytes} byte limit`)
     if (bundleCid(bytes).toString() !== release.cid) bad('the bundle does not hash to the release\'s CID')
@@ -174,8 +173,8 @@ export class SkillService {
       this.c.index.admit(body)
     } catch (err: any) {
       if (!(err instanceof GossipActionError)) throw err
-      const code = err.reason === 'untrusted-author' ? 'ERR_PUBLISH_UNTRUSTED' : err.reason === 'conflict' ? 'ERR_PUBLISH_CONFLICT' : err.reason === 'rollback' ? 'ERR_PUBLISH_ROLLBACK' : 'ERR_PUBLISH_INVALID'
-      const hint = code === 'ERR_PUBLISH_UNTRUSTED' ? `; start the node with --trust-author ${release.author} (or add it to trust.authors)` : ''
+      const code = PUBLISH_CODE[err.reason] ?? PublishErrorCode.INVALID
+      const hint = code === PublishErrorCode.UNTRUSTED ? `; start the node with --trust-author ${release.author} (or add it to trust.authors)` : ''
       throw new PublishError(`${err.message.replace(/^\w+ \([\w-]+\): /, '')}${hint}`, code)
     }
     await this.c.blobs.put(release.cid, bytes)
@@ -204,7 +203,7 @@ export class SkillService {
    */
   async fetch (ref: string, opts: { signal?: AbortSignal, onProgress?: (p: { peer: string, bytes: number, total: number }) => void } = {}): Promise<FetchResult> {
     const entry = this.c.index.resolve(ref)
-    if (entry == null) throw new FetchError(`no trusted release matches ${ref}: check the name, range or CID with "aas skill search"`, 'ERR_NOT_FOUND')
+    if (entry == null) throw new FetchError(`no trusted release matches ${ref}: check the name, range or CID with "aas skill search"`, FetchErrorCode.NOT_FOUND)
     const cid = entry.release.cid
     const running = this.inflight.get(cid)
     if (running != null) return await running
@@ -224,20 +223,13 @@ export class SkillService {
         c.log.warn({ cid: release.cid, err: err.message }, 'cached bundle unusable; fetching again')
       }
     }
-    if (release.size > this.init.maxBundleBytes) throw new FetchError(`${release.name}@${release.version} is ${release.size} bytes, over this node's ${this.init.maxBundleBytes} byte bundle limit (skills.maxBundleBytes)`, 'ERR_FETCH_FAILED')
+    if (release.size > this.init.maxBundleBytes) throw new FetchError(`${release.name}@${release.version} is ${release.size} bytes, over this node's ${this.init.maxBundleBytes} byte bundle limit (skills.maxBundleBytes)`, FetchErrorCode.FAILED)
     const attempts: ProviderAttempt[] = []
     for (const provider of this.providers(entry)) {
       const started = performance.now()
       const peer = provider.peer
       try {
-        const bytes = await fetchFrom(c.host, provider.target, release.cid, c.blobs, {
-          size: release.size,
-          maxBytes: this.init.maxBundleBytes,
-          timeoutMs: this.init.fetchTimeoutMs,
-          stallMs: this.init.fetchStallMs,
-          signal: opts.signal,
-          onProgress: opts.onProgress
-        })
+        const bytes = await this.fetcher.fetchFrom(provider.target, release.cid, { size: release.size, signal: opts.signal, onProgress: opts.onProgress })
         c.metrics.skillFetches.inc({ result: 'ok', reason: 'ok' })
         c.metrics.skillFetchBytes.inc(bytes)
         c.metrics.skillFetchSeconds.observe((performance.now() - started) / 1000)
@@ -255,7 +247,7 @@ export class SkillService {
     const tried = attempts.map(a => `${a.peer.slice(-8)}: ${a.reason ?? 'ok'}`).join('; ')
     throw new FetchError(attempts.length === 0
       ? `no provider of ${release.cid} is reachable (the announcer is not connected and no peer is)`
-      : `could not fetch ${release.cid} from any provider (${tried})`, attempts.length === 0 ? 'ERR_FETCH_NO_PROVIDER' : 'ERR_FETCH_FAILED', attempts)
+      : `could not fetch ${release.cid} from any provider (${tried})`, attempts.length === 0 ? FetchErrorCode.NO_PROVIDER : FetchErrorCode.FAILED, { attempts })
   }
 
   /** The announcer first (dialled through the addresses its hellos gave), then connected peers. */
@@ -280,14 +272,34 @@ export class SkillService {
   }
 }
 
-function fetchReason (err: any): string {
-  const code = String(err?.code ?? '')
-  if (code === 'ERR_CID_MISMATCH') return 'hash-mismatch'
-  if (code === 'ERR_BLOB_TOO_LARGE') return 'oversize'
-  if (code === 'ERR_NOT_FOUND') return 'not-found'
-  if (/InvalidDataLength|data length/i.test(`${String(err?.name)} ${String(err?.message)}`)) return 'oversize'
-  if (/truncated/.test(String(err?.message))) return 'truncated'
-  if (/timed out|no data for/.test(String(err?.message))) return 'timeout'
-  if (/offers \d+ bytes/.test(String(err?.message))) return 'wrong-size'
+/** A refused publish's code, by the index's (or validator's) refusal code. */
+const PUBLISH_CODE: Partial<Record<RejectCode, PublishErrorCode>> = {
+  [RejectCode.UNTRUSTED_AUTHOR]: PublishErrorCode.UNTRUSTED,
+  [RejectCode.CONFLICT]: PublishErrorCode.CONFLICT,
+  [RejectCode.ROLLBACK]: PublishErrorCode.ROLLBACK
+}
+
+/** Label values of `aas_skill_fetch_attempts_total{reason}` for a failed attempt: a fixed set. */
+type FetchReason = 'hash-mismatch' | 'oversize' | 'not-found' | 'truncated' | 'timeout' | 'wrong-size' | 'error'
+
+const FETCH_REASON: Partial<Record<FetchErrorCode, FetchReason>> = {
+  [FetchErrorCode.NOT_FOUND]: 'not-found',
+  [FetchErrorCode.WRONG_SIZE]: 'wrong-size',
+  [FetchErrorCode.TRUNCATED]: 'truncated',
+  [FetchErrorCode.OVERSIZE]: 'oversize',
+  [FetchErrorCode.HASH_MISMATCH]: 'hash-mismatch',
+  [FetchErrorCode.STALL]: 'timeout',
+  [FetchErrorCode.TIMEOUT]: 'timeout'
+}
+
+/** The blob store's refusals (unpacking a fetched bundle reads it back and hashes it again). */
+const BLOB_REASON: Record<string, FetchReason> = {
+  ERR_CID_MISMATCH: 'hash-mismatch',
+  ERR_BLOB_TOO_LARGE: 'oversize'
+}
+
+function fetchReason (err: unknown): FetchReason {
+  if (isFetchError(err)) return FETCH_REASON[err.code] ?? 'error'
+  if ((err as Error | undefined)?.name === 'BlobError') return BLOB_REASON[String((err as { code?: unknown }).code)] ?? 'error'
   return 'error'
 }

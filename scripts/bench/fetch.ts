@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { AasNode, resolveConfig } from '../../node/index.js'
-import { fetchFrom } from '../../node/skills/bundle-protocol.js'
+import { BundleFetcher } from '../../skills/fetch/index.js'
 import { manifestDigest, signRelease } from '../../protocol/index.js'
 import { BundleHasher, packSkill, rmTree } from '../../skills/bundle/index.js'
 import { createAuthorKey } from '../../skills/keys.js'
@@ -83,10 +83,11 @@ async function fetchBench (ctx: BenchContext): Promise<BenchResult> {
     raw = await rawSender(packed.size)
     const cid = packed.cid.toString()
     const node = fetcher
+    const bundles = new BundleFetcher({ host: node.host, blobs: node.blobs }, { maxBytes: 32 * MB, timeoutMs: 60_000, stallMs: 10_000 })
     const subject = async (): Promise<number> => {
       await node.blobs.delete(cid)
       const t0 = performance.now()
-      await fetchFrom(node.host, providerId, cid, node.blobs, { size: packed.size, maxBytes: 32 * MB, timeoutMs: 60_000, stallMs: 10_000 })
+      await bundles.fetchFrom(providerId, cid, { size: packed.size })
       return packed.size / MB / ((performance.now() - t0) / 1000)
     }
     const port = raw.port
