@@ -127,6 +127,17 @@ export function createMetrics (init: MetricsInit = {}) {
       help: 'Task attempts this node is executing now',
       registers: [registry]
     }),
+    auditEntries: new Counter<'action'>({
+      name: 'aas_audit_entries_total',
+      help: 'Audit entries this node wrote, by action',
+      labelNames: ['action'],
+      registers: [registry]
+    }),
+    auditHeadSeq: new Gauge({
+      name: 'aas_audit_head_seq',
+      help: 'Seq of the last audit entry on disk',
+      registers: [registry]
+    }),
     skillFetchSeconds: new Histogram({
       name: 'aas_skill_fetch_seconds',
       help: 'Time to fetch and verify one bundle from a provider',

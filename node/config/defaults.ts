@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto'
 import { availableParallelism, homedir } from 'node:os'
 import { join } from 'node:path'
 import { defaultSandboxOptions as sb } from '../../skills/sandbox/options.js'
 import { defaultFetchOptions as fetch } from '../../skills/fetch/index.js'
 import type { NodeConfig } from './schema.js'
+import { defaultAuditLogOptions } from '../audit/log.js'
 
 export const DEFAULT_P2P_PORT = 7400
 export const DEFAULT_API_PORT = 7401
@@ -28,6 +30,12 @@ export function defaultNodeConfig (): NodeConfig {
     },
     skills: { maxBundleBytes: fetch.maxBytes, fetchTimeoutS: fetch.timeoutMs / 1000, fetchStallS: fetch.stallMs / 1000 },
     tasks: { slots: availableParallelism(), leaseS: 10, bidWindowMs: 30, reofferS: 5, defaultTimeoutS: 300, defaultAttempts: 3 },
-    trust: { authors: [] }
+    trust: { authors: [] },
+    audit: { checkpointEvery: defaultAuditLogOptions.checkpointEvery, checkpointIntervalS: defaultAuditLogOptions.checkpointIntervalMs / 1000 }
   }
+}
+
+/** A short digest of the effective settings, so the audit trail shows when they changed. */
+export function configDigest (config: NodeConfig): string {
+  return createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16)
 }

@@ -79,6 +79,14 @@ export const TasksConfigSchema = Type.Object({
   defaultAttempts: Type.Integer({ minimum: 1, maximum: 20 })
 }, { additionalProperties: false })
 
+/** The audit trail (node/audit). */
+export const AuditConfigSchema = Type.Object({
+  /** Sign a checkpoint {node, seq, headHash} after this many new entries… */
+  checkpointEvery: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+  /** …or this many seconds after the last one, when there are new entries. */
+  checkpointIntervalS: Type.Integer({ minimum: 1, maximum: 86_400 })
+}, { additionalProperties: false })
+
 /** Whose skill releases this node indexes, fetches and runs (federation/trust.ts). */
 export const TrustConfigSchema = Type.Object({
   /** Author public keys (z6Mk…, as `aas keys show` prints). */
@@ -100,7 +108,8 @@ export const NodeConfigSchema = Type.Object({
   sandbox: SandboxConfigSchema,
   skills: SkillsConfigSchema,
   tasks: TasksConfigSchema,
-  trust: TrustConfigSchema
+  trust: TrustConfigSchema,
+  audit: AuditConfigSchema
 }, { additionalProperties: false })
 
 export type NodeConfig = Static<typeof NodeConfigSchema>

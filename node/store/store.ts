@@ -14,7 +14,19 @@ export enum Bucket {
   skills = 'skill',
   memory = 'mem',
   /** Results an executor still has to deliver. */
-  executor = 'exec'
+  executor = 'exec',
+  /** The audit trail: entries by seq, checkpoints. */
+  audit = 'audit'
+}
+
+/** One operation of a batch that spans buckets. */
+export type StoreOp =
+  | { type: 'put', bucket: Bucket, key: string, value: Uint8Array }
+  | { type: 'del', bucket: Bucket, key: string }
+
+export interface WriteOptions {
+  /** Wait for the disk (fsync): for writes a crash must not lose (acceptance, terminal states). */
+  sync?: boolean
 }
 
 export const SCHEMA_VERSION = 1
@@ -25,6 +37,9 @@ export type Db = Level<string, Uint8Array>
 export class NodeStore {
   readonly db: Db
   readonly path: string
+  private readonly buckets = new Map<Bucket, Db>()
+  /** Batches are written one after another, in the order they were asked for. */
+  private writing: Promise<unknown> = Promise.resolve()
 
   constructor (dataDir: string) {
     this.path = join(dataDir, 'db')
@@ -53,7 +68,26 @@ export class NodeStore {
 
   /** A view of one bucket: keys are prefixed with `bucket!`. */
   sublevel (bucket: Bucket): Db {
-    return this.db.sublevel<string, Uint8Array>(bucket, { keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as Db
+    let sub = this.buckets.get(bucket)
+    if (sub == null) {
+      sub = this.db.sublevel<string, Uint8Array>(bucket, { keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as Db
+      this.buckets.set(bucket, sub)
+    }
+    return sub
+  }
+
+  /**
+   * Writes operations on several buckets as one LevelDB batch: all or none. Batches are
+   * queued at the call, synchronously, so two writes land in the order they were asked for
+   * (the audit chain relies on it: entry n+1 is never on disk without entry n).
+   */
+  async write (ops: StoreOp[], options: WriteOptions = {}): Promise<void> {
+    const batch = ops.map(op => op.type === 'put'
+      ? { type: 'put' as const, sublevel: this.sublevel(op.bucket) as any, key: op.key, value: op.value }
+      : { type: 'del' as const, sublevel: this.sublevel(op.bucket) as any, key: op.key })
+    const run = this.writing.then(async () => { await this.db.batch(batch, { sync: options.sync === true } as any) })
+    this.writing = run.catch(() => {})
+    await run
   }
 
   async close (): Promise<void> {

@@ -96,7 +96,9 @@ export const taskAssign: MessageSpec<TaskAssignBody> = {
   }
 }
 
-export type TaskTerminalState = 'succeeded' | 'failed' | 'cancelled'
+/** The states a task ends in, defined once (the origin's records, the API, the done gossip). */
+export const TASK_TERMINAL_STATES = ['succeeded', 'failed', 'cancelled'] as const
+export type TaskTerminalState = typeof TASK_TERMINAL_STATES[number]
 
 /** Gossip: "this task is finished" (executors drop any offer or run of it). */
 export interface TaskDoneBody {
@@ -115,7 +117,7 @@ export const taskDone: MessageSpec<TaskDoneBody> = {
     required: ['taskId', 'state', 'executor'],
     properties: {
       taskId: TASK_ID,
-      state: { type: 'string', enum: ['succeeded', 'failed', 'cancelled'] },
+      state: { type: 'string', enum: [...TASK_TERMINAL_STATES] },
       executor: { anyOf: [PEER_ID, { type: 'null' }] }
     }
   }
@@ -191,7 +193,9 @@ export const taskLease: MessageSpec<TaskLeaseBody> = {
   }
 }
 
-export type RunOutcome = 'succeeded' | 'failed' | 'timeout' | 'oom' | 'killed' | 'invalid-input' | 'invalid-output' | 'error'
+/** How one sandbox run ended, defined once (runner results, task results, metrics labels). */
+export const RUN_OUTCOMES = ['succeeded', 'failed', 'timeout', 'oom', 'killed', 'invalid-input', 'invalid-output', 'error'] as const
+export type RunOutcome = typeof RUN_OUTCOMES[number]
 
 /** Stream: an executor's result for one attempt. */
 export interface TaskResultBody {
@@ -217,7 +221,7 @@ export const taskResult: MessageSpec<TaskResultBody> = {
     properties: {
       taskId: TASK_ID,
       attempt: ATTEMPT,
-      status: { type: 'string', enum: ['succeeded', 'failed', 'timeout', 'oom', 'killed', 'invalid-input', 'invalid-output', 'error'] },
+      status: { type: 'string', enum: [...RUN_OUTCOMES] },
       output: {},
       error: { anyOf: [{ type: 'string', maxLength: 4096 }, { type: 'null' }] },
       timings: {

@@ -1,8 +1,9 @@
+import type { RunOutcome } from '../../protocol/index.js'
 import type { Runtime } from '../manifest/index.js'
 import type { SandboxLimits } from './options.js'
 
 /** How a run ended. Exit code 0 at the CLI only for `succeeded`. */
-export type RunStatus = 'succeeded' | 'failed' | 'timeout' | 'oom' | 'killed' | 'invalid-input' | 'invalid-output' | 'error'
+export type RunStatus = RunOutcome
 
 export interface OutputFile { path: string, size: number }
 
