@@ -12,19 +12,22 @@ import { createLogger, type Logger } from './log.js'
 import { createHost, defaultMaxGossipFrameBytes, type Host } from './p2p/host.js'
 import { GossipRouter } from './gossip/index.js'
 import { MeshKeeper } from './mesh/index.js'
-import { ApiServer, nodeRoutes, nodeInfo, skillRoutes, taskRoutes, type NodeInfo } from './api/index.js'
+import { ApiServer, auditRoutes, nodeRoutes, nodeInfo, skillRoutes, taskRoutes, type NodeInfo } from './api/index.js'
 import { Bucket } from './store/index.js'
 import { BlobStore } from '../skills/store/blobstore.js'
 import { TrustPolicy } from '../federation/trust.js'
 import { SkillIndex } from '../skills/index/index.js'
 import { SkillService } from './skills/index.js'
 import { SandboxRunner } from '../skills/sandbox/index.js'
-import { TaskStore } from './tasks/store.js'
-import { MemoryEngine } from './tasks/memory.js'
-import { TaskOrigin } from './tasks/origin.js'
-import { TaskExecutor } from './tasks/executor.js'
-import { TaskService } from './tasks/service.js'
+import {
+  announcer, memoryRecorder, MemoryEngine, OriginClient, OriginEndpoint, TaskExecutor, TaskOrigin, TaskService,
+  TaskStateMachine, TaskStore, TaskWatchers, taskMetrics
+} from './tasks/index.js'
 import { ListenError } from './errors.js'
+import { Signer } from './signer.js'
+import { VERSION } from './version.js'
+import { AuditLog, RejectAuditor } from './audit/index.js'
+import { configDigest } from './config/index.js'
 
 /**
  * The composition root (Lodestar `node/nodejs.ts`): builds the node's parts in dependency
@@ -59,6 +62,9 @@ export class AasNode {
   status: NodeStatus = 'idle'
   store!: NodeStore
   privateKey!: PrivateKey
+  signer!: Signer
+  audit!: AuditLog
+  rejects!: RejectAuditor
   host!: Host
   gossip!: GossipRouter
   mesh!: MeshKeeper
@@ -70,7 +76,10 @@ export class AasNode {
   runner!: SandboxRunner
   memory!: MemoryEngine
   taskStore!: TaskStore
+  taskState!: TaskStateMachine
+  watchers!: TaskWatchers
   origin!: TaskOrigin
+  endpoint!: OriginEndpoint
   executor!: TaskExecutor
   tasks!: TaskService
   private startedAt = 0
@@ -105,6 +114,18 @@ export class AasNode {
     this.closers.push(async () => { await this.store.close() })
 
     this.privateKey = await loadOrCreateIdentity(config.dataDir)
+    this.signer = new Signer(this.privateKey)
+    this.audit = new AuditLog({ store: this.store, signer: this.signer, metrics: this.metrics, log: this.log.child({ part: 'audit' }) }, {
+      checkpointEvery: config.audit.checkpointEvery,
+      checkpointIntervalMs: config.audit.checkpointIntervalS * 1000
+    })
+    await this.audit.open()
+    this.audit.start()
+    this.closers.push(async () => { await this.audit.stop() })
+    await this.audit.append({ action: 'config.loaded', subject: configDigest(config), details: { dataDir: config.dataDir, listen: config.listen, api: config.api, slots: config.tasks.slots, trustedAuthors: config.trust.authors.length } }, { sync: true })
+    this.rejects = new RejectAuditor({ audit: this.audit })
+    this.rejects.start()
+    this.closers.push(() => { this.rejects.stop() })
 
     this.blobs = new BlobStore(config.dataDir)
     await this.blobs.open()
@@ -123,7 +144,7 @@ export class AasNode {
     })
     const log = this.log
     this.gossip = new GossipRouter(
-      { pubsub: this.host.services.pubsub, privateKey: this.privateKey, registry: this.registry, metrics: this.metrics, log: log.child({ part: 'gossip' }) },
+      { pubsub: this.host.services.pubsub, signer: this.signer, registry: this.registry, metrics: this.metrics, log: log.child({ part: 'gossip' }), onRejected: (from, reason, topic) => { this.rejects.note(from, reason, topic) } },
       { freshness: { maxAgeMs: config.gossip.maxAgeS * 1000, maxFutureMs: config.gossip.maxFutureS * 1000 } }
     )
     this.mesh = new MeshKeeper(
@@ -137,24 +158,37 @@ export class AasNode {
       }
     )
     this.skills = new SkillService(
-      { host: this.host, gossip: this.gossip, mesh: this.mesh, index: this.skillIndex, blobs: this.blobs, trust: this.trust, registry: this.registry, metrics: this.metrics, log: log.child({ part: 'skills' }) },
+      { host: this.host, gossip: this.gossip, mesh: this.mesh, index: this.skillIndex, blobs: this.blobs, trust: this.trust, registry: this.registry, metrics: this.metrics, log: log.child({ part: 'skills' }), audit: this.audit, onRefused: (from, reason, channel) => { this.rejects.note(from, reason, channel) } },
       { maxBundleBytes: config.skills.maxBundleBytes, fetchTimeoutMs: config.skills.fetchTimeoutS * 1000, fetchStallMs: config.skills.fetchStallS * 1000 }
     )
     this.runner = new SandboxRunner({ ...config.sandbox })
     this.memory = new MemoryEngine(this.store.sublevel(Bucket.memory))
     const self = this.host.peerId.toString()
+    const now = Date.now
+    const freshness = { maxAgeMs: config.gossip.maxAgeS * 1000, maxFutureMs: config.gossip.maxFutureS * 1000 }
+    this.taskStore = new TaskStore(this.store.sublevel(Bucket.tasks))
+    this.taskState = new TaskStateMachine({ self, store: this.taskStore, audit: this.audit, now })
     this.origin = new TaskOrigin(
-      { self, store: this.taskStore = new TaskStore(this.store.sublevel(Bucket.tasks)), index: this.skillIndex, gossip: this.gossip, memory: this.memory, metrics: this.metrics, log: log.child({ part: 'origin' }), localOffer: (t) => { this.executor.onOffer({ taskId: t.id, attempt: t.attempt, skill: t.spec.skill, inputBytes: 0, resources: t.spec.resources, deadline: t.deadline, exclude: t.exclude }, self) },
-        localAssigned: (t) => { if (t.executor != null) this.executor.onAssigned(t.id, t.attempt, t.executor) },
-        localDone: (t) => { this.executor.onDone(t.id) } },
+      { self, store: this.taskStore, machine: this.taskState, index: this.skillIndex, gossip: this.gossip, metrics: this.metrics, log: log.child({ part: 'origin' }), now },
       { leaseMs: config.tasks.leaseS * 1000, bidWindowMs: config.tasks.bidWindowMs, reofferMs: config.tasks.reofferS * 1000, defaultTimeoutS: config.tasks.defaultTimeoutS, defaultAttempts: config.tasks.defaultAttempts, sandbox: this.runner.options }
     )
+    this.endpoint = new OriginEndpoint(
+      { origin: this.origin, registry: this.registry, log: log.child({ part: 'origin' }), now, onRefused: (sender, reason, protocol) => { this.rejects.note(sender, reason, protocol) } },
+      freshness
+    )
     this.executor = new TaskExecutor(
-      { self, host: this.host, privateKey: this.privateKey, origin: this.origin, skills: this.skills, runner: this.runner, trust: this.trust, mesh: this.mesh, db: this.store.sublevel(Bucket.executor), metrics: this.metrics, log: log.child({ part: 'executor' }) },
+      {
+        self,
+        client: new OriginClient({ self, signer: this.signer, host: this.host, mesh: this.mesh, local: this.endpoint }),
+        skills: this.skills, runner: this.runner, trust: this.trust, db: this.store.sublevel(Bucket.executor), metrics: this.metrics, log: log.child({ part: 'executor' }), now
+      },
       { slots: config.tasks.slots, renewMs: Math.max(500, Math.floor(config.tasks.leaseS * 1000 / 3)) }
     )
-    this.tasks = new TaskService({ host: this.host, gossip: this.gossip, registry: this.registry, origin: this.origin, executor: this.executor, log: log.child({ part: 'tasks' }) },
-      { maxAgeMs: config.gossip.maxAgeS * 1000, maxFutureMs: config.gossip.maxFutureS * 1000 })
+    this.tasks = new TaskService({ host: this.host, gossip: this.gossip, origin: this.origin, endpoint: this.endpoint, executor: this.executor })
+    this.watchers = new TaskWatchers()
+    this.taskState.on(announcer({ self, gossip: this.gossip, log: log.child({ part: 'origin' }), local: this.executor }))
+    this.taskState.on(memoryRecorder(this.memory, log.child({ part: 'memory' })))
+    this.taskState.on(this.watchers.listener)
     this.metrics.setPeerSource(() => this.host.getPeers().length)
 
     try {
@@ -174,7 +208,9 @@ export class AasNode {
       })
     }
     await this.tasks.start()
+    this.closers.push(async () => { await this.tasks.stop() })
     await this.origin.start()
+    this.taskState.on(taskMetrics(this.metrics, () => this.taskStore.open.values()))
     this.closers.push(() => { this.origin.stop() })
     await this.executor.start()
     this.closers.push(() => { this.executor.stop() })
@@ -185,9 +221,10 @@ export class AasNode {
 
     this.startedAt = Date.now()
     this.api = new ApiServer({ listen: config.api }, [
+      auditRoutes({ audit: this.audit, db: this.store.sublevel(Bucket.audit) }),
       nodeRoutes({ host: this.host, mesh: this.mesh, registry: this.metrics.registry, startedAt: this.startedAt }),
       skillRoutes({ skills: this.skills, index: this.skillIndex, maxBundleBytes: config.skills.maxBundleBytes }),
-      taskRoutes({ origin: this.origin, executor: this.executor, store: this.taskStore, memory: this.memory, self: this.host.peerId.toString() })
+      taskRoutes({ origin: this.origin, watchers: this.watchers, executor: this.executor, store: this.taskStore, memory: this.memory, self: this.host.peerId.toString() })
     ])
     const api = await this.api.start().catch(async (err) => { await this.api.stop().catch(() => {}); throw err })
     this.closers.push(async () => { await this.api.stop() })
@@ -202,6 +239,7 @@ export class AasNode {
     const runtimeFile = join(config.dataDir, RUNTIME_FILE)
     await writeFileAtomic(runtimeFile, JSON.stringify(runtime, null, 2) + '\n', 0o644)
     this.closers.push(async () => { await unlink(runtimeFile).catch(() => {}) })
+    await this.audit.append({ action: 'node.started', subject: runtime.peerId, details: { addresses: runtime.addresses, api, version: VERSION } }, { sync: true })
     this.status = 'started'
     this.log.info({ peerId: runtime.peerId, addresses: runtime.addresses, api }, 'node started')
     return runtime
@@ -214,6 +252,7 @@ export class AasNode {
   async stop (): Promise<void> {
     if (this.status === 'stopped' || this.status === 'stopping' || this.status === 'idle') return
     this.status = 'stopping'
+    await this.audit.append({ action: 'node.stopped', subject: this.signer.peerId }, { sync: true }).catch((err) => { this.log.warn({ err }, 'could not audit the stop') })
     await this.runClosers()
     this.status = 'stopped'
     this.log.info('node stopped')

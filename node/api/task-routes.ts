@@ -1,9 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import type { TaskOrigin } from '../tasks/origin.js'
-import type { TaskExecutor } from '../tasks/executor.js'
-import type { MemoryEngine } from '../tasks/memory.js'
-import type { TaskStore } from '../tasks/store.js'
-import { taskView, TASK_STATES, type TaskState } from '../tasks/types.js'
+import { isTerminal, taskView, TASK_STATES, type MemoryEngine, type TaskExecutor, type TaskOrigin, type TaskState, type TaskStore, type TaskWatchers } from '../tasks/index.js'
 import { sendError } from './skill-routes.js'
 
 /**
@@ -12,6 +8,7 @@ import { sendError } from './skill-routes.js'
  */
 export interface TaskRoutesComponents {
   origin: TaskOrigin
+  watchers: TaskWatchers
   executor: TaskExecutor
   store: TaskStore
   memory: MemoryEngine
@@ -59,11 +56,11 @@ export function taskRoutes (c: TaskRoutesComponents) {
         reply.raw.write(JSON.stringify(brief) + '\n')
       }
       send(t)
-      if (['succeeded', 'failed', 'cancelled'].includes(t.state)) { reply.raw.end(); return reply }
+      if (isTerminal(t.state)) { reply.raw.end(); return reply }
       await new Promise<void>((resolve) => {
-        const stop = c.origin.watch(id, (x) => {
+        const stop = c.watchers.watch(id, (x) => {
           send(x)
-          if (['succeeded', 'failed', 'cancelled'].includes(x.state)) { stop(); resolve() }
+          if (isTerminal(x.state)) { stop(); resolve() }
         })
         reply.raw.on('close', () => { stop(); resolve() })
       })

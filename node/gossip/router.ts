@@ -1,12 +1,13 @@
 import { TopicValidatorResult, type Message, type PeerId } from '@libp2p/interface'
-import type { PrivateKey, PubSub } from '@libp2p/interface'
+import type { PubSub } from '@libp2p/interface'
 import type { GossipsubEvents } from '@chainsafe/libp2p-gossipsub'
 import {
-  GossipActionError, GossipAction, ReplayGuard, sealEnvelope, validateGossipMessage,
+  GossipActionError, GossipAction, ReplayGuard, validateGossipMessage,
   type FreshnessOptions, type MessageRegistry, type MessageSpec, type ValidatedMessage
 } from '../../protocol/index.js'
 import { GOSSIP_REASON_OK, type Metrics } from '../metrics.js'
 import type { Logger } from '../log.js'
+import type { Signer } from '../signer.js'
 
 /**
  * Wires the pure validators of protocol/ into gossipsub (STYLE.md "three layers"): one
@@ -24,10 +25,12 @@ export type GossipAdmit<B = any> = (msg: ValidatedMessage<B>) => void | Promise<
 
 export interface GossipRouterComponents {
   pubsub: PubSub<GossipsubEvents>
-  privateKey: PrivateKey
+  signer: Pick<Signer, 'seal'>
   registry: MessageRegistry
   metrics: Metrics | null
   log: Logger
+  /** Told of each rejected message (the audit trail's flood-safe record), with the peer that sent it. */
+  onRejected?: (from: string, reason: string, topic: string) => void
 }
 
 export interface GossipRouterInit {
@@ -77,7 +80,7 @@ export class GossipRouter {
 
   /** Signs `body` as a `spec.type` envelope and publishes it on the type's topic. */
   async publish<B> (spec: MessageSpec<B>, body: B): Promise<Uint8Array> {
-    const bytes = await sealEnvelope(this.c.privateKey, spec.type, body, { now: this.now() })
+    const bytes = await this.c.signer.seal(spec, body)
     if (bytes.length > spec.maxBytes) throw new RangeError(`${spec.type} message of ${bytes.length} bytes is over its ${spec.maxBytes} byte limit`)
     await this.c.pubsub.publish(spec.topic, bytes)
     this.c.metrics?.gossipPublished.inc({ topic: spec.topic })
@@ -96,6 +99,7 @@ export class GossipRouter {
     } catch (err: any) {
       if (err instanceof GossipActionError) {
         count(err.action, err.reason)
+        if (err.action === GossipAction.REJECT) this.c.onRejected?.(_from.toString(), err.reason, msg.topic)
         this.c.log.debug({ topic: msg.topic, reason: err.reason, from: _from.toString() }, 'gossip message refused')
         return err.action === GossipAction.REJECT ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
       }

@@ -3,7 +3,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
 import {
-  checkSkillRelease, decodeCanonical, encodeCanonical, GossipActionError, manifestDigest, Protocols, RejectCode,
+  checkSkillRelease, decodeCanonical, encodeCanonical, GossipAction, GossipActionError, manifestDigest, Protocols, RejectCode,
   skillRelease, SKILL_RELEASE_MAX_BYTES, type MessageRegistry, type Release, type SkillReleaseBody
 } from '../../protocol/index.js'
 import { bundleCid, bundleManifest } from '../../skills/bundle/index.js'
@@ -16,6 +16,7 @@ import type { MeshKeeper } from '../mesh/index.js'
 import type { Host } from '../p2p/host.js'
 import type { Metrics } from '../metrics.js'
 import type { Logger } from '../log.js'
+import type { AuditLog, AuditRecord } from '../audit/index.js'
 import { PublishError, PublishErrorCode } from './errors.js'
 
 /**
@@ -34,6 +35,10 @@ export interface SkillServiceComponents {
   registry: MessageRegistry
   metrics: Metrics
   log: Logger
+  /** The audit trail: releases indexed or refused, bundles fetched, verified or refused. */
+  audit?: Pick<AuditLog, 'write'>
+  /** Told of refusals a peer can repeat at will (the audit trail's flood-safe record). */
+  onRefused?: (sender: string, reason: string, channel: string) => void
 }
 
 export interface SkillServiceInit {
@@ -77,7 +82,11 @@ export class SkillService {
         try {
           c.index.admit(msg.envelope.body)
         } catch (err) {
-          if (err instanceof GossipActionError) c.metrics.skillReleases.inc({ source: 'gossip', result: 'refused', reason: err.reason })
+          if (err instanceof GossipActionError) {
+            c.metrics.skillReleases.inc({ source: 'gossip', result: 'refused', reason: err.reason })
+            // rejections are noted by the gossip router; ignored ones (untrusted, rollback) here
+            if (err.action === GossipAction.IGNORE) c.onRefused?.(msg.sender, err.reason, 'release')
+          }
           throw err
         }
       }
@@ -122,7 +131,9 @@ export class SkillService {
         if (!spec.validate(body)) throw new Error('schema')
         await checkSkillRelease(body)
       } catch (err) {
-        this.c.metrics.skillReleases.inc({ source: 'sync', result: 'refused', reason: err instanceof GossipActionError ? err.reason : 'schema' })
+        const reason = err instanceof GossipActionError ? err.reason : 'schema'
+        this.c.metrics.skillReleases.inc({ source: 'sync', result: 'refused', reason })
+        this.c.onRefused?.(peer.toString(), reason, 'release-sync')
         continue
       }
       if (await this.index(body, peer.toString(), 'sync') === 'indexed') added++
@@ -138,12 +149,17 @@ export class SkillService {
       const result = admission === 'new' ? 'indexed' : 'duplicate'
       metrics.skillReleases.inc({ source, result, reason: 'ok' })
       metrics.skillIndexSize.set(this.c.index.size)
-      if (admission === 'new') this.c.log.info({ name: body.release.name, version: body.release.version, cid: body.release.cid, source }, 'skill release indexed')
+      if (admission === 'new') {
+        this.c.log.info({ name: body.release.name, version: body.release.version, cid: body.release.cid, source }, 'skill release indexed')
+        this.audit({ action: 'release.indexed', subject: body.release.cid, actor: announcer, details: { name: body.release.name, version: body.release.version, author: body.release.author, source } })
+      }
       return result
     } catch (err) {
       if (!(err instanceof GossipActionError)) throw err
       // gossip refusals were counted by the admit hook already
       if (source !== 'gossip') metrics.skillReleases.inc({ source, result: 'refused', reason: err.reason })
+      if (source === 'local') this.audit({ action: 'release.refused', subject: body.release.cid, actor: announcer, details: { name: body.release.name, version: body.release.version, reason: err.reason, source } })
+      else this.c.onRefused?.(announcer, err.reason, `release-${source}`)
       return 'refused'
     }
   }
@@ -173,6 +189,7 @@ export class SkillService {
       this.c.index.admit(body)
     } catch (err: any) {
       if (!(err instanceof GossipActionError)) throw err
+      this.audit({ action: 'release.refused', subject: release.cid, details: { name: release.name, version: release.version, author: release.author, reason: err.reason, source: 'local' } })
       const code = PUBLISH_CODE[err.reason] ?? PublishErrorCode.INVALID
       const hint = code === PublishErrorCode.UNTRUSTED ? `; start the node with --trust-author ${release.author} (or add it to trust.authors)` : ''
       throw new PublishError(`${err.message.replace(/^\w+ \([\w-]+\): /, '')}${hint}`, code)
@@ -186,6 +203,11 @@ export class SkillService {
       this.c.log.debug({ err: err.message }, 'skill release not gossiped')
     })
     return { cid: release.cid, announced }
+  }
+
+  /** Writes entries in the background: a full disk is logged by the audit log itself. */
+  private audit (...records: AuditRecord[]): void {
+    void this.c.audit?.write(records).catch(() => {})
   }
 
   /** The bundle's bytes from the local store, hashed against the CID as they are read. */
@@ -234,12 +256,18 @@ export class SkillService {
         c.metrics.skillFetchBytes.inc(bytes)
         c.metrics.skillFetchSeconds.observe((performance.now() - started) / 1000)
         attempts.push({ peer, ok: true, bytes })
+        const what = { name: release.name, version: release.version, author: release.author }
+        this.audit(
+          { action: 'bundle.fetched', subject: release.cid, actor: peer, details: { ...what, bytes } },
+          { action: 'bundle.verified', subject: release.cid, details: { ...what, hash: 'sha2-256 matches the CID', signature: 'release signed by a trusted author' } }
+        )
         const { dir } = await c.blobs.unpack(release.cid)
         return { cid: release.cid, size: bytes, source: peer, dir, blob: c.blobs.path(release.cid), release, attempts }
       } catch (err: any) {
         const reason = fetchReason(err)
         c.metrics.skillFetches.inc({ result: 'failed', reason })
         attempts.push({ peer, ok: false, reason: `${reason}: ${String(err.message)}`, bytes: 0 })
+        this.audit({ action: 'bundle.refused', subject: release.cid, actor: peer, details: { reason, code: err.code ?? null } })
         c.log.info({ cid: release.cid, peer, reason, err: err.message }, 'bundle fetch from a provider failed; trying the next')
         if (opts.signal?.aborted === true) break
       }

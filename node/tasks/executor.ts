@@ -1,24 +1,16 @@
-import { peerIdFromString } from '@libp2p/peer-id'
-import type { Multiaddr } from '@multiformats/multiaddr'
-import type { PeerId, PrivateKey } from '@libp2p/interface'
-import {
-  decodeCanonical, encodeCanonical, Protocols, sealEnvelope, taskClaim, taskLease, taskResult,
-  type TaskOfferBody, type TaskResultBody
-} from '../../protocol/index.js'
+import { decodeCanonical, encodeCanonical, type TaskOfferBody, type TaskResultBody } from '../../protocol/index.js'
 import type { SandboxRunner } from '../../skills/sandbox/index.js'
 import type { TrustPolicy } from '../../federation/trust.js'
 import type { Db } from '../store/index.js'
-import type { Host } from '../p2p/host.js'
-import { rpcCall } from '../p2p/rpc.js'
-import type { MeshKeeper } from '../mesh/index.js'
 import type { Metrics } from '../metrics.js'
 import type { Logger } from '../log.js'
 import type { SkillService } from '../skills/service.js'
-import type { ClaimAnswer, TaskOrigin } from './origin.js'
+import type { ClaimAnswer } from './origin/index.js'
+import type { OriginClient } from './origin-client.js'
 
 /**
  * The executor side of the task lifecycle: with a free slot, it bids for offers of trusted
- * skills (over a stream to the origin, or directly to its own node's origin), runs the tasks
+ * skills (through its OriginClient: signed envelopes to any origin, its own node's included), runs the tasks
  * it wins in the sandbox while renewing the lease, and delivers a signed result — kept in
  * LevelDB and retried until the origin acks it or the task's deadline passes, across restarts.
  * Offers it cannot bid for now wait in a queue until a slot frees, and leave it when the
@@ -32,16 +24,14 @@ export interface ExecutorInit {
 
 export interface ExecutorComponents {
   self: string
-  host: Host
-  privateKey: PrivateKey
-  origin: TaskOrigin
+  client: OriginClient
   skills: SkillService
   runner: SandboxRunner
   trust: TrustPolicy
-  mesh: MeshKeeper
   db: Db
   metrics: Metrics
   log: Logger
+  now: () => number
 }
 
 interface Offer { body: TaskOfferBody, origin: string, at: number }
@@ -49,7 +39,6 @@ interface Running { attempt: number, abort: AbortController }
 interface PendingResult { origin: string, envelope: Uint8Array, deadline: number, tries: number }
 
 const MAX_QUEUED_OFFERS = 10_000
-const RPC_MAX = 4 * 1024 * 1024
 
 export class TaskExecutor {
   private readonly queue = new Map<string, Offer>()
@@ -89,9 +78,9 @@ export class TaskExecutor {
   onOffer (body: TaskOfferBody, origin: string): void {
     if (this.init.slots === 0 || this.stopped) return
     if (!this.c.trust.trustsAuthor(body.skill.author)) return
-    if (body.deadline < Date.now() || this.running.has(body.taskId)) return
+    if (body.deadline < this.c.now() || this.running.has(body.taskId)) return
     if (this.queue.size >= MAX_QUEUED_OFFERS) this.queue.delete(this.queue.keys().next().value!)
-    this.queue.set(body.taskId, { body, origin, at: Date.now() })
+    this.queue.set(body.taskId, { body, origin, at: this.c.now() })
     this.pump()
   }
 
@@ -112,8 +101,8 @@ export class TaskExecutor {
     while (this.busy < this.init.slots && this.queue.size > 0) {
       const [taskId, offer] = this.queue.entries().next().value as [string, Offer]
       this.queue.delete(taskId)
-      if (offer.body.deadline < Date.now() || this.running.has(taskId)) continue
-      if (offer.body.exclude.includes(this.c.self) && Date.now() - offer.at < 1500) {
+      if (offer.body.deadline < this.c.now() || this.running.has(taskId)) continue
+      if (offer.body.exclude.includes(this.c.self) && this.c.now() - offer.at < 1500) {
         // failed this task before: let others take it first, come back later
         setTimeout(() => { if (!this.queue.has(taskId)) { this.queue.set(taskId, { ...offer, at: offer.at - 1500 }); this.pump() } }, 1500)
         continue
@@ -123,24 +112,12 @@ export class TaskExecutor {
     }
   }
 
-  private target (peer: string): PeerId | Multiaddr[] {
-    if (this.c.host.getConnections(peerIdFromString(peer)).length > 0) return peerIdFromString(peer)
-    const addrs = this.c.mesh.addressesOf(peer)
-    return addrs.length > 0 ? addrs : peerIdFromString(peer)
-  }
-
   private async claim (offer: Offer): Promise<void> {
     const { body, origin } = offer
     const bid = { taskId: body.taskId, attempt: body.attempt, freeSlots: Math.max(0, this.init.slots - this.busy), cached: await this.c.skills.isCached(body.skill.cid), load: this.running.size / Math.max(1, this.init.slots) }
     let answer: ClaimAnswer
     try {
-      if (origin === this.c.self) {
-        answer = await this.c.origin.claim(bid, this.c.self)
-      } else {
-        const env = await sealEnvelope(this.c.privateKey, taskClaim.type, bid)
-        const res = await rpcCall(this.c.host, this.target(origin), Protocols.taskClaim, env, { maxResponseBytes: RPC_MAX, timeoutMs: 10_000 })
-        answer = decodeCanonical(res) as ClaimAnswer
-      }
+      answer = await this.c.client.claim(origin, bid)
     } catch (err: any) {
       this.c.metrics.taskClaims.inc({ result: 'error' })
       this.c.log.debug({ task: body.taskId, origin, err: err.message }, 'claim failed')
@@ -181,12 +158,7 @@ export class TaskExecutor {
       this.c.log.info({ task: body.taskId, attempt: body.attempt }, 'run stopped: the task moved on without us')
       return
     }
-    if (origin === this.c.self) {
-      const ack = await this.c.origin.result(result, this.c.self)
-      this.c.log.debug({ task: body.taskId, ack }, 'result recorded')
-      return
-    }
-    const envelope = await sealEnvelope(this.c.privateKey, taskResult.type, result)
+    const envelope = await this.c.client.sealResult(result)
     const key = `r!${body.taskId}!${body.attempt}`
     const pending: PendingResult = { origin, envelope, deadline: body.deadline, tries: 0 }
     await this.c.db.put(key, encodeCanonical(pending))
@@ -196,14 +168,9 @@ export class TaskExecutor {
 
   private async renew (origin: string, taskId: string, attempt: number, abort: AbortController): Promise<void> {
     try {
-      let res: { ok: boolean, reason?: string }
-      if (origin === this.c.self) res = await this.c.origin.renew(taskId, attempt, this.c.self)
-      else {
-        const env = await sealEnvelope(this.c.privateKey, taskLease.type, { taskId, attempt })
-        res = decodeCanonical(await rpcCall(this.c.host, this.target(origin), Protocols.taskLease, env, { maxResponseBytes: 4096, timeoutMs: this.init.renewMs })) as typeof res
-      }
+      const res = await this.c.client.renew(origin, taskId, attempt, this.init.renewMs)
       if (!res.ok) {
-        this.c.log.info({ task: taskId, attempt, reason: res.reason }, 'lease lost: stopping the run')
+        this.c.log.info({ task: taskId, attempt, reason: (res as { reason?: string }).reason }, 'lease lost: stopping the run')
         abort.abort()
       }
     } catch (err: any) {
@@ -215,12 +182,12 @@ export class TaskExecutor {
   private async deliver (key: string, p: PendingResult): Promise<void> {
     p.tries++
     try {
-      const ack = decodeCanonical(await rpcCall(this.c.host, this.target(p.origin), Protocols.taskResult, p.envelope, { maxResponseBytes: 4096, timeoutMs: 10_000 })) as { accepted: boolean, reason?: string }
+      const ack = await this.c.client.deliver(p.origin, p.envelope)
       this.c.log.debug({ key, ack }, 'result delivered')
       this.pending.delete(key)
       await this.c.db.del(key)
     } catch (err: any) {
-      if (Date.now() > p.deadline + 60_000) {
+      if (this.c.now() > p.deadline + 60_000) {
         this.c.log.warn({ key, err: err.message }, 'giving up delivering a result: the task deadline passed')
         this.pending.delete(key)
         await this.c.db.del(key)

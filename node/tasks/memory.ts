@@ -31,7 +31,7 @@ export function inputFingerprint (input: unknown): string {
 }
 
 export class MemoryEngine {
-  constructor (private readonly db: Db) {}
+  constructor (private readonly db: Db, private readonly now: () => number = Date.now) {}
 
   async record (skillCid: string, input: unknown, success: boolean, durationMs: number): Promise<Outcome> {
     const fp = inputFingerprint(input)
@@ -41,7 +41,7 @@ export class MemoryEngine {
     if (success) o.successes++; else o.failures++
     o.totalMs += Math.round(durationMs)
     o.lastMs = Math.round(durationMs)
-    o.lastAt = Date.now()
+    o.lastAt = this.now()
     await this.db.put(key, encodeCanonical(o))
     return o
   }

@@ -1,11 +1,12 @@
 import { decodeCanonical, encodeCanonical } from '../../protocol/index.js'
-import type { Db } from '../store/index.js'
-import { TERMINAL_STATES, type TaskRecord } from './types.js'
+import { Bucket, type Db, type StoreOp } from '../store/index.js'
+import { isTerminal, type TaskRecord } from './types.js'
 
 /**
- * Tasks by id in LevelDB. Open tasks are also kept in memory (the origin's working set);
- * finished ones are read from disk on demand. `undefined` values are dropped by DAG-CBOR, so
- * records are stored with nulls.
+ * Tasks by id in LevelDB (bucket `task`). Open tasks are also kept in memory (the origin's
+ * working set); finished ones are read from disk on demand. The store never writes on its own:
+ * the state machine puts `putOp(t)` in its batch and `cache(t)`s the record once written.
+ * `undefined` values are dropped by DAG-CBOR, so records are stored with nulls.
  */
 export class TaskStore {
   readonly open = new Map<string, TaskRecord>()
@@ -15,15 +16,30 @@ export class TaskStore {
   async load (): Promise<number> {
     for await (const [, value] of this.db.iterator({ gte: 't!', lt: 't!\xff' })) {
       const t = decodeCanonical(value) as TaskRecord
-      if (!TERMINAL_STATES.has(t.state)) this.open.set(t.id, t)
+      if (!isTerminal(t.state)) this.open.set(t.id, t)
     }
     return this.open.size
   }
 
-  async put (t: TaskRecord): Promise<void> {
-    await this.db.put(`t!${t.id}`, encodeCanonical(clean(t)))
-    if (TERMINAL_STATES.has(t.state)) this.open.delete(t.id)
+  /** The write of `t`, for a batch. */
+  putOp (t: TaskRecord): StoreOp {
+    return { type: 'put', bucket: Bucket.tasks, key: `t!${t.id}`, value: encodeCanonical(clean(t)) }
+  }
+
+  /** Takes `t` as the current record, once it is on disk. */
+  cache (t: TaskRecord): void {
+    if (isTerminal(t.state)) this.open.delete(t.id)
     else this.open.set(t.id, t)
+  }
+
+  /** Known open, in this process (a finished task's id is random: it is not submitted again). */
+  has (id: string): boolean {
+    return this.open.has(id)
+  }
+
+  /** The current record of an open task. */
+  current (id: string): TaskRecord | undefined {
+    return this.open.get(id)
   }
 
   async get (id: string): Promise<TaskRecord | undefined> {

@@ -1,12 +1,15 @@
-import type { RunOutcome, TaskSkillRef } from '../../protocol/index.js'
+import { TASK_TERMINAL_STATES, type RunOutcome, type TaskSkillRef, type TaskTerminalState } from '../../protocol/index.js'
 
 /**
  * A task as its origin keeps it (LevelDB, bucket `task`). The origin is the one authority on
  * its tasks: every state change is written before it is announced.
  */
-export type TaskState = 'offered' | 'assigned' | 'succeeded' | 'failed' | 'cancelled'
-export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set(['succeeded', 'failed', 'cancelled'])
-export const TASK_STATES: TaskState[] = ['offered', 'assigned', 'succeeded', 'failed', 'cancelled']
+export type OpenTaskState = 'offered' | 'assigned'
+export type TaskState = OpenTaskState | TaskTerminalState
+export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set(TASK_TERMINAL_STATES)
+export const TASK_STATES: TaskState[] = ['offered', 'assigned', ...TASK_TERMINAL_STATES]
+export type { TaskTerminalState }
+export const isTerminal = (s: TaskState): s is TaskTerminalState => TERMINAL_STATES.has(s)
 
 export interface TaskSpec {
   skill: TaskSkillRef
@@ -36,6 +39,8 @@ export interface AttemptRecord {
   status?: RunOutcome | 'lease-expired'
   error?: string
   timings?: { fetchMs: number, sandboxMs: number }
+  /** What the executor reported after its lease expired (an attempt reports once). */
+  late?: RunOutcome
 }
 
 export interface TaskRecord {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { AasError, UsageError } from '../../../protocol/errors.js'
-import { apiRequest, resolveApiUrl, ApiError } from '../api-client.js'
+import { apiLines, apiRequest, resolveApiUrl } from '../api-client.js'
 import { emit } from '../output.js'
 import { readInput } from './skill.js'
 
@@ -20,7 +20,7 @@ class TaskFailed extends AasError {
   }
 }
 
-const positiveInt = (flag: string, max: number) => (v: string): number => {
+export const positiveInt = (flag: string, max: number) => (v: string): number => {
   const n = Number(v)
   if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`${flag}: "${v}" is not a whole number from 1 to ${max}`)
   return n
@@ -41,8 +41,9 @@ function checkInputSize (input: unknown, max: number): void {
 
 async function client (opts: { node?: string, api?: string, data?: string }): Promise<TaskClient> {
   if (opts.node != null) {
-    const [{ CliPeer }, { decodeCanonical, encodeCanonical, sealEnvelope, taskSubmit, Protocols, TASK_INPUT_MAX_BYTES }] = await Promise.all([import('../peer.js'), import('../../../protocol/index.js')])
+    const [{ CliPeer }, { Signer }, { decodeCanonical, encodeCanonical, taskSubmit, Protocols, TASK_INPUT_MAX_BYTES }] = await Promise.all([import('../peer.js'), import('../../signer.js'), import('../../../protocol/index.js')])
     const peer = await CliPeer.connect(opts.node)
+    const signer = new Signer(peer.key)
     const answer = (bytes: Uint8Array): any => {
       const r = decodeCanonical(bytes) as any
       // the node refused: the operation failed (exit 1), as over the API
@@ -53,7 +54,7 @@ async function client (opts: { node?: string, api?: string, data?: string }): Pr
       submit: async (req) => {
         checkInputSize(req.input, TASK_INPUT_MAX_BYTES)
         const body = { skill: req.skill, input: req.input, timeoutS: req.timeoutS ?? 300, attempts: req.attempts ?? 3 }
-        return answer(await peer.call(Protocols.taskSubmit, await sealEnvelope(peer.key, taskSubmit.type, body))).id
+        return answer(await peer.call(Protocols.taskSubmit, await signer.seal(taskSubmit, body))).id
       },
       status: async (id) => answer(await peer.call(Protocols.taskStatus, encodeCanonical({ id }))).task,
       close: async () => { await peer.close() }
@@ -140,23 +141,10 @@ export function registerTask (program: Command): void {
     .action(async (id: string, opts) => {
       if (opts.node != null) throw new UsageError('task watch works through the API: use --api URL')
       const url = await resolveApiUrl(opts)
-      let res: Response
-      try {
-        res = await fetch(`${url}/v1/tasks/${encodeURIComponent(id)}/watch`)
-      } catch (err: any) {
-        throw new ApiError(`no AAS node answers at ${url} (${String(err?.cause?.code ?? err.message)})`, 'ERR_API_UNREACHABLE')
-      }
-      if (!res.ok || res.body == null) throw new ApiError(((await res.json().catch(() => ({}))) as { message?: string }).message ?? `HTTP ${res.status}`, 'ERR_API_STATUS', res.status)
-      let buf = ''
       let last: TaskView | undefined
-      for await (const chunk of res.body) {
-        buf += Buffer.from(chunk as Uint8Array).toString('utf8')
-        let nl: number
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          last = JSON.parse(buf.slice(0, nl)) as TaskView
-          buf = buf.slice(nl + 1)
-          emit(opts.json === true, last, () => `${new Date().toISOString()}  ${last!.state}${last!.executor != null ? `  on ${last!.executor}` : ''}  (attempt ${last!.attempts})${last!.error != null ? `  ${last!.error}` : ''}`)
-        }
+      for await (const t of apiLines(url, `/v1/tasks/${encodeURIComponent(id)}/watch`) as AsyncIterable<TaskView>) {
+        last = t
+        emit(opts.json === true, t, () => `${new Date().toISOString()}  ${t.state}${t.executor != null ? `  on ${t.executor}` : ''}  (attempt ${t.attempts})${t.error != null ? `  ${t.error}` : ''}`)
       }
       if (last != null && last.state !== 'succeeded') process.exitCode = 1
     })

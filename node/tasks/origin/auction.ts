@@ -1,0 +1,107 @@
+import { createHash } from 'node:crypto'
+import type { TaskClaimBody } from '../../../protocol/index.js'
+import type { TaskEvent } from '../state.js'
+import type { OriginContext } from './context.js'
+
+/**
+ * The bid window (DESIGN.md "Task lifecycle" step 3): executors send bids over a stream; the
+ * first bid opens a short window, and when it closes the best bid wins — the skill already
+ * cached, then most free slots, then least load; ties broken by a hash of task and peer, so
+ * every run picks the same. The winner gets the input and a lease; the others hear why not.
+ */
+export type ClaimAnswer = { won: true, input: unknown, leaseUntil: number, deadline: number } | { won: false, reason: string }
+
+interface Bid { from: string, claim: TaskClaimBody, at: number, answer: (a: ClaimAnswer) => void }
+interface Window { bids: Bid[], timer: NodeJS.Timeout }
+
+export class Auction {
+  private readonly windows = new Map<string, Window>()
+
+  constructor (private readonly ctx: OriginContext, private readonly serial: <T>(fn: () => Promise<T>) => Promise<T>) {}
+
+  /** Open bid windows (the tick does not re-offer a task that has one). */
+  has (id: string): boolean {
+    return this.windows.has(id)
+  }
+
+  /** A bid; answered when the window closes. */
+  async claim (claim: TaskClaimBody, from: string): Promise<ClaimAnswer> {
+    const { ctx } = this
+    const t = ctx.store.open.get(claim.taskId)
+    if (t == null) return { won: false, reason: 'no such open task' }
+    if (t.state !== 'offered' || claim.attempt !== t.attempt) return { won: false, reason: 'already assigned' }
+    const now = ctx.now()
+    if (t.exclude.includes(from) && now - t.offeredAt < 2 * ctx.opts.bidWindowMs + 1000) return { won: false, reason: 'excluded: failed an earlier attempt' }
+    return await new Promise<ClaimAnswer>((resolve) => {
+      let w = this.windows.get(t.id)
+      if (w == null) {
+        w = { bids: [], timer: setTimeout(() => { void this.serial(async () => { await this.close(t.id) }) }, ctx.opts.bidWindowMs) }
+        this.windows.set(t.id, w)
+      }
+      w.bids.push({ from, claim, at: now, answer: resolve })
+    })
+  }
+
+  private async close (id: string): Promise<void> {
+    const w = this.windows.get(id)
+    this.windows.delete(id)
+    if (w == null) return
+    const t = this.ctx.store.open.get(id)
+    if (t == null || t.state !== 'offered') {
+      for (const b of w.bids) b.answer({ won: false, reason: 'no longer offered' })
+      return
+    }
+    const best = pickBid(id, w.bids)
+    const now = this.ctx.now()
+    const leaseUntil = now + this.ctx.opts.leaseMs
+    let assigned
+    try {
+      assigned = await this.ctx.machine.apply(t, {
+        event: 'assigned',
+        to: 'assigned',
+        edit: (x) => {
+          x.executor = best.from
+          x.leaseUntil = leaseUntil
+          x.attemptsLog.push({ attempt: x.attempt, executor: best.from, assignedAt: now })
+        },
+        history: [
+          ...w.bids.map(b => ({ state: 'bid' as const, attempt: t.attempt, executor: b.from })),
+          { state: 'assigned', attempt: t.attempt, executor: best.from }
+        ],
+        details: { bids: w.bids.length }
+      })
+    } catch (err) {
+      this.ctx.log.warn({ err, task: id }, 'could not assign')
+      for (const b of w.bids) b.answer({ won: false, reason: 'origin could not record the assignment' })
+      return
+    }
+    for (const b of w.bids) {
+      b.answer(b === best ? { won: true, input: assigned.spec.input, leaseUntil, deadline: assigned.deadline } : { won: false, reason: 'another executor won' })
+    }
+  }
+
+  /** Ends the window of a task that ended (its bidders hear why). */
+  onEvent (e: TaskEvent): void {
+    if (e.from == null || e.from === e.to || e.to === 'offered' || e.to === 'assigned') return
+    const w = this.windows.get(e.task.id)
+    if (w == null) return
+    clearTimeout(w.timer)
+    this.windows.delete(e.task.id)
+    for (const b of w.bids) b.answer({ won: false, reason: `task ${e.to}` })
+  }
+
+  stop (): void {
+    for (const w of this.windows.values()) {
+      clearTimeout(w.timer)
+      for (const b of w.bids) b.answer({ won: false, reason: 'origin stopping' })
+    }
+    this.windows.clear()
+  }
+}
+
+/** Best bid: the skill already cached, then most free slots, then least load; ties by a hash. */
+export function pickBid<B extends { from: string, claim: TaskClaimBody }> (taskId: string, bids: B[]): B {
+  const score = (b: B): number => (b.claim.cached ? 100 : 0) + Math.min(b.claim.freeSlots, 16) - b.claim.load
+  const tie = (peer: string): string => createHash('sha256').update(`${taskId}/${peer}`).digest('hex')
+  return [...bids].sort((a, b) => score(b) - score(a) || tie(a.from).localeCompare(tie(b.from)))[0]
+}

@@ -1,0 +1,40 @@
+import type { SandboxOptions } from '../../../skills/sandbox/options.js'
+import type { GossipRouter } from '../../gossip/index.js'
+import type { Logger } from '../../log.js'
+import type { Metrics } from '../../metrics.js'
+import type { SkillResolver } from './submit.js'
+import type { TaskStateMachine } from '../state.js'
+import type { TaskStore } from '../store.js'
+
+/**
+ * What the origin's parts (submit, auction, leases, results) share: the state machine they
+ * change tasks through, the store they read, the clock, and the options.
+ */
+export interface OriginOptions {
+  leaseMs: number
+  bidWindowMs: number
+  /** Re-gossip an offer nobody has claimed after this long (lost gossip, busy mesh). */
+  reofferMs: number
+  defaultTimeoutS: number
+  defaultAttempts: number
+  sandbox: SandboxOptions
+}
+
+export const defaultOriginOptions: Omit<OriginOptions, 'sandbox'> = {
+  leaseMs: 10_000, bidWindowMs: 30, reofferMs: 5_000, defaultTimeoutS: 300, defaultAttempts: 3
+}
+
+export interface OriginComponents {
+  self: string
+  store: TaskStore
+  machine: TaskStateMachine
+  index: SkillResolver
+  gossip: Pick<GossipRouter, 'publish'>
+  metrics: Metrics | null
+  log: Logger
+  now: () => number
+}
+
+export interface OriginContext extends OriginComponents {
+  opts: OriginOptions
+}

@@ -1,0 +1,86 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { CID } from 'multiformats/cid'
+import * as Digest from 'multiformats/hashes/digest'
+import { sha256 } from 'multiformats/hashes/sha2'
+import * as dagCbor from '@ipld/dag-cbor'
+import { encodeCanonical, TASK_INPUT_MAX_BYTES, type Release } from '../../../protocol/index.js'
+import { schemaProblem } from '../../../skills/manifest/index.js'
+import { effectiveLimits } from '../../../skills/sandbox/options.js'
+import { SubmitError, SubmitErrorCode } from '../errors.js'
+import type { TaskRecord, TaskSpec } from '../types.js'
+import type { OriginContext } from './context.js'
+
+/**
+ * A submission checked before anything is stored (DESIGN.md "Task lifecycle" step 1): skill
+ * resolved to a trusted release, input within its size limit and the skill's input schema,
+ * timeout and attempts in range. The task id is the CID of the canonical spec plus a salt.
+ */
+export interface SubmitRequest {
+  skill: string
+  input: unknown
+  timeoutS?: number
+  attempts?: number
+}
+
+/** What submit needs of the skill index. */
+export interface SkillResolver {
+  resolve: (ref: string) => { release: Release, manifest: Record<string, any> } | undefined
+}
+
+export function newTask (ctx: OriginContext, req: SubmitRequest, submitter: string): TaskRecord {
+  const { opts } = ctx
+  if (typeof req?.skill !== 'string' || req.skill === '') throw new SubmitError('a task needs a skill: NAME, NAME@RANGE or a CID', SubmitErrorCode.BAD_SUBMISSION)
+  const timeoutS = req.timeoutS ?? opts.defaultTimeoutS
+  const attempts = req.attempts ?? opts.defaultAttempts
+  if (!Number.isInteger(timeoutS) || timeoutS < 1 || timeoutS > 86_400) throw new SubmitError(`timeout must be 1 to 86400 seconds, not ${String(timeoutS)}`, SubmitErrorCode.BAD_SUBMISSION)
+  if (!Number.isInteger(attempts) || attempts < 1 || attempts > 20) throw new SubmitError(`attempts must be 1 to 20, not ${String(attempts)}`, SubmitErrorCode.BAD_SUBMISSION)
+  const entry = ctx.index.resolve(req.skill)
+  if (entry == null) throw new SubmitError(`no trusted skill release matches "${req.skill}": publish it, or check the name with "aas skill search"`, SubmitErrorCode.UNKNOWN_SKILL)
+  if (req.input === undefined) throw new SubmitError('a task needs an input (JSON)', SubmitErrorCode.BAD_SUBMISSION)
+  const inputBytes = Buffer.byteLength(JSON.stringify(req.input))
+  if (inputBytes > TASK_INPUT_MAX_BYTES) throw new SubmitError(`input is ${inputBytes} bytes, over the ${TASK_INPUT_MAX_BYTES} byte limit`, SubmitErrorCode.INPUT_TOO_LARGE)
+  const problem = schemaProblem(entry.manifest.inputSchema as object | undefined, req.input)
+  if (problem != null) throw new SubmitError(`input does not match ${entry.release.name}'s input schema: ${problem}`, SubmitErrorCode.INVALID_INPUT)
+  const { release } = entry
+  const now = ctx.now()
+  const spec: TaskSpec = {
+    skill: { name: release.name, version: release.version, cid: release.cid, author: release.author },
+    input: req.input,
+    timeoutS,
+    attempts,
+    submitter,
+    submittedAt: now,
+    resources: effectiveLimits(opts.sandbox, entry.manifest.resources as Record<string, number> | undefined)
+  }
+  return {
+    id: taskId(spec),
+    spec,
+    state: 'offered',
+    attempt: 1,
+    executor: null,
+    leaseUntil: null,
+    exclude: [],
+    deadline: now + timeoutS * 1000,
+    offeredAt: now,
+    lastOfferAt: now,
+    reoffers: 0,
+    output: null,
+    error: null,
+    attemptsLog: [],
+    history: [],
+    completedAt: null,
+    timings: null
+  }
+}
+
+/** Stores a checked task as offered; the announcer gossips the offer. */
+export async function accept (ctx: OriginContext, req: SubmitRequest, submitter: string): Promise<TaskRecord> {
+  const t = newTask(ctx, req, submitter)
+  return await ctx.machine.create(t, { actor: submitter, history: [{ state: 'offered', attempt: 1 }] })
+}
+
+/** The task id: the CID of the canonical spec plus a random salt (two equal submissions are two tasks). */
+function taskId (spec: TaskSpec): string {
+  const bytes = encodeCanonical({ ...spec, input: JSON.stringify(spec.input), salt: randomBytes(8) })
+  return CID.createV1(dagCbor.code, Digest.create(sha256.code, createHash('sha256').update(bytes).digest())).toString()
+}
