@@ -1,4 +1,5 @@
 import { isPublicKeyText } from '../protocol/keys.js'
+import { TrustError, TrustErrorCode } from './errors.js'
 
 /**
  * The node's trust policy for skill authors: which author keys' releases it indexes, fetches
@@ -9,7 +10,7 @@ export class TrustPolicy {
   private readonly authors: Set<string>
 
   constructor (authors: Iterable<string>) {
-    for (const a of authors) if (!isPublicKeyText(a)) throw new TypeError(`trust: "${a}" is not an author public key (z6Mk…)`)
+    for (const a of authors) if (!isPublicKeyText(a)) throw new TrustError(`trust: "${a}" is not an author public key (z6Mk…)`, TrustErrorCode.BAD_KEY)
     this.authors = new Set(authors)
   }
 

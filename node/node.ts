@@ -1,3 +1,4 @@
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { unlink } from 'node:fs/promises'
 import type { PrivateKey } from '@libp2p/interface'
@@ -14,8 +15,8 @@ import { GossipRouter } from './gossip/index.js'
 import { MeshKeeper } from './mesh/index.js'
 import { ApiServer, auditRoutes, nodeRoutes, nodeInfo, skillRoutes, taskRoutes, type NodeInfo } from './api/index.js'
 import { Bucket } from './store/index.js'
-import { BlobStore } from '../skills/store/blobstore.js'
-import { TrustPolicy } from '../federation/trust.js'
+import { BlobStore } from '../skills/store/index.js'
+import { TrustPolicy } from '../federation/index.js'
 import { SkillIndex } from '../skills/index/index.js'
 import { SkillService } from './skills/index.js'
 import { SandboxRunner } from '../skills/sandbox/index.js'
@@ -195,7 +196,7 @@ export class AasNode {
       await this.host.start()
     } catch (err: any) {
       await Promise.resolve(this.host.stop()).catch(() => {})
-      throw listenError(err, config.listen)
+      throw await listenError(err, config.listen)
     }
     this.closers.push(async () => { await this.host.stop() })
     await this.skills.start()
@@ -270,10 +271,25 @@ export class AasNode {
   }
 }
 
-function listenError (err: any, listen: string[]): Error {
-  const text = `${err?.message ?? ''} ${err?.cause?.message ?? ''} ${err?.code ?? ''}`
-  if (/EADDRINUSE/.test(text) || err?.code === 'EADDRINUSE') {
+/**
+ * libp2p reports listen failures as one UnsupportedListenAddressesError whose message holds
+ * the socket errors: their codes are lost. So the addresses are tried again with a plain
+ * socket, which says by its code whether one is in use.
+ */
+async function listenError (err: any, listen: string[]): Promise<Error> {
+  const inUse = err?.code === 'EADDRINUSE' || (await Promise.all(listen.map(addressInUse))).some(Boolean)
+  if (inUse) {
     return new ListenError(`listen address ${listen.join(', ')} is already in use: stop what holds it or choose another with --listen`, 'ERR_ADDRESS_IN_USE')
   }
   return new ListenError(`cannot listen on ${listen.join(', ')}: ${err?.message ?? String(err)}`, 'ERR_LISTEN')
+}
+
+async function addressInUse (ma: string): Promise<boolean> {
+  const m = /^\/ip[46]\/([^/]+)\/tcp\/(\d+)/.exec(ma)
+  if (m == null || m[2] === '0') return false
+  return await new Promise<boolean>((resolve) => {
+    const server = createServer()
+    server.once('error', (e: NodeJS.ErrnoException) => { resolve(e.code === 'EADDRINUSE') })
+    server.listen(Number(m[2]), m[1], () => { server.close(() => { resolve(false) }) })
+  })
 }

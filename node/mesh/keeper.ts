@@ -16,6 +16,8 @@ export interface MeshKeeperComponents {
   host: Host
   gossip: GossipRouter
   log: Logger
+  /** Clock, for tests. */
+  now?: () => number
 }
 
 export interface MeshKeeperInit {
@@ -55,9 +57,11 @@ export class MeshKeeper {
   private helloTimer: NodeJS.Timeout | undefined
   private seq = 0
   private running = false
+  private readonly now: () => number
 
   constructor (components: MeshKeeperComponents, init: MeshKeeperInit) {
     this.c = components
+    this.now = components.now ?? Date.now
     this.init = init
     this.bootstrap = init.bootstrap.map(a => multiaddr(a))
   }
@@ -133,7 +137,7 @@ export class MeshKeeper {
     const { sender, envelope } = msg
     if (sender === this.c.host.peerId.toString()) return
     const prev = this.known.get(sender)
-    this.known.set(sender, { peerId: sender, addrs: envelope.body.addrs, seq: envelope.body.seq, agent: envelope.body.agent, lastSeen: Date.now(), received: (prev?.received ?? 0) + 1 })
+    this.known.set(sender, { peerId: sender, addrs: envelope.body.addrs, seq: envelope.body.seq, agent: envelope.body.agent, lastSeen: this.now(), received: (prev?.received ?? 0) + 1 })
     // a newcomer heard for the first time gets our hello soon (debounced), so it learns our
     // addresses without waiting for the interval, even if it connected to someone else
     if (prev == null) this.onConnect()
@@ -145,8 +149,8 @@ export class MeshKeeper {
     const peerId = peerIdFromString(peer)
     if (this.c.host.getConnections(peerId).length > 0) return
     const last = this.lastDial.get(peer) ?? 0
-    if (Date.now() - last < DISCOVERY_DIAL_BACKOFF_MS) return
-    this.lastDial.set(peer, Date.now())
+    if (this.now() - last < DISCOVERY_DIAL_BACKOFF_MS) return
+    this.lastDial.set(peer, this.now())
     const targets: Multiaddr[] = []
     for (const a of addrs) {
       try {

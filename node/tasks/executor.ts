@@ -1,6 +1,6 @@
 import { decodeCanonical, encodeCanonical, type TaskOfferBody, type TaskResultBody } from '../../protocol/index.js'
 import type { SandboxRunner } from '../../skills/sandbox/index.js'
-import type { TrustPolicy } from '../../federation/trust.js'
+import type { TrustPolicy } from '../../federation/index.js'
 import type { Db } from '../store/index.js'
 import type { Metrics } from '../metrics.js'
 import type { Logger } from '../log.js'

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
-import { AasError } from '../../protocol/errors.js'
+import { BlobError } from './errors.js'
 import { BundleHasher, bundleCid, parseBundleCid } from '../bundle/cid.js'
 import { extractBundle, rmTree } from '../bundle/extract.js'
 import type { Manifest } from '../manifest/index.js'
@@ -13,13 +13,6 @@ import type { Manifest } from '../manifest/index.js'
  * CID (so a crash or a lying peer leaves no partial or corrupt blob), and hashed again when
  * read. Unpacked copies for the sandbox live in `skills/<cid>/`, made from verified bytes.
  */
-export class BlobError extends AasError {
-  constructor (message: string, code: 'ERR_BLOB_MISSING' | 'ERR_CID_MISMATCH' | 'ERR_BLOB_TOO_LARGE') {
-    super(message, code)
-    this.name = 'BlobError'
-  }
-}
-
 export class BlobStore {
   readonly blobs: string
   readonly unpacked: string

@@ -10,7 +10,7 @@ import * as lp from 'it-length-prefixed'
 import { encodeCanonical, Protocols } from '../../../../protocol/index.js'
 import { bundleCid } from '../../../../skills/bundle/index.js'
 import { BundleFetcher, BundleServer, FetchError, FetchErrorCode, FRAME_BYTES, type FetchRequest } from '../../../../skills/fetch/index.js'
-import { BlobStore } from '../../../../skills/store/blobstore.js'
+import { BlobStore } from '../../../../skills/store/index.js'
 import { refusal } from '../../../utils/refusal.js'
 import { LoopbackHost, type LoopbackStream } from './loopback.js'
 
