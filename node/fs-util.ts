@@ -7,12 +7,14 @@ import { DataDirError } from './errors.js'
 /**
  * Writes a file atomically: a temp file beside it (created with `mode`), fsync, rename, and
  * fsync of the directory, so a crash leaves either the old file or the new one, never half.
+ * `data` may come in chunks (an export of a long log is never held whole in memory).
  */
-export async function writeFileAtomic (path: string, data: Uint8Array | string, mode = 0o600): Promise<void> {
+export async function writeFileAtomic (path: string, data: Uint8Array | string | AsyncIterable<Uint8Array | string>, mode = 0o600): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
   const fh = await open(tmp, 'wx', mode)
   try {
-    await fh.writeFile(data)
+    if (typeof data === 'string' || data instanceof Uint8Array) await fh.writeFile(data)
+    else for await (const chunk of data) await fh.writeFile(chunk) // each one from where the last ended
     await fh.sync()
   } catch (err) {
     await fh.close()

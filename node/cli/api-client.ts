@@ -6,7 +6,7 @@ import { DEFAULT_API_PORT } from '../config/defaults.js'
 import type { RuntimeInfo } from '../node.js'
 
 /** Mirrors node.ts RUNTIME_FILE without loading the daemon. */
-const RUNTIME_FILE = 'node.json'
+export const RUNTIME_FILE = 'node.json'
 
 /**
  * How CLI commands reach a node's HTTP API. The URL comes from `--api`, else `AAS_API`,
@@ -47,28 +47,59 @@ export async function resolveApiUrl (target: ApiTarget, env: NodeJS.ProcessEnv =
   return `http://127.0.0.1:${DEFAULT_API_PORT}`
 }
 
-export async function apiRequest<T> (base: string, path: string, init: { method?: string, body?: unknown, timeoutMs?: number } = {}): Promise<T> {
-  let res: Response
+interface ApiRequestInit { method?: string, body?: unknown }
+
+/** Sends a request; a node that does not answer is one clear error. */
+async function send (base: string, path: string, init: ApiRequestInit, signal: AbortSignal | undefined): Promise<Response> {
   try {
-    res = await fetch(`${base}${path}`, {
+    return await fetch(`${base}${path}`, {
       method: init.method ?? 'GET',
       headers: init.body !== undefined ? { 'content-type': 'application/json' } : {},
       body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
-      signal: AbortSignal.timeout(init.timeoutMs ?? 10_000)
+      signal
     })
   } catch (err: any) {
     const why = err?.cause?.code ?? err?.name ?? err?.message
-    throw new ApiError(`no AAS node answers at ${base} (${why}): is it running? Start one with "aas node start", or point at one with --api URL`, 'ERR_API_UNREACHABLE')
+    throw new ApiError(`no AAS node answers at ${base} (${String(why)}): is it running? Start one with "aas node start", or point at one with --api URL`, 'ERR_API_UNREACHABLE')
   }
+}
+
+/** The error of an answer that is not 2xx: an AAS error as the node said it, anything else with the URL. */
+function statusError (base: string, path: string, status: number, body: any): ApiError {
+  if (typeof body?.code === 'string' && typeof body?.message === 'string') return new ApiError(body.message, 'ERR_API_STATUS', status)
+  const msg = typeof body?.message === 'string' ? body.message : `HTTP ${status}`
+  return new ApiError(`${base}${path}: ${msg}`, 'ERR_API_STATUS', status)
+}
+
+export async function apiRequest<T> (base: string, path: string, init: ApiRequestInit & { timeoutMs?: number } = {}): Promise<T> {
+  const res = await send(base, path, init, AbortSignal.timeout(init.timeoutMs ?? 10_000))
   const text = await res.text()
   let body: any
   try { body = text === '' ? undefined : JSON.parse(text) } catch { body = undefined }
-  if (!res.ok) {
-    // an AAS error from the node is shown as the node said it; anything else with the URL
-    if (typeof body?.code === 'string' && typeof body?.message === 'string') throw new ApiError(body.message, 'ERR_API_STATUS', res.status)
-    const msg = typeof body?.message === 'string' ? body.message : `HTTP ${res.status}`
-    throw new ApiError(`${base}${path}: ${msg}`, 'ERR_API_STATUS', res.status)
-  }
+  if (!res.ok) throw statusError(base, path, res.status, body)
   if (body === undefined) throw new ApiError(`${base}${path}: the answer is not JSON`, 'ERR_API_RESPONSE')
   return body as T
+}
+
+/**
+ * A streaming answer (NDJSON: one JSON value a line), yielded line by line as the node writes
+ * them; ends when the node ends the answer or `signal` aborts.
+ */
+export async function * apiLines (base: string, path: string, init: ApiRequestInit & { signal?: AbortSignal } = {}): AsyncGenerator<any> {
+  const res = await send(base, path, init, init.signal)
+  if (!res.ok || res.body == null) throw statusError(base, path, res.status, await res.json().catch(() => undefined))
+  const decoder = new TextDecoder()
+  let buffered = ''
+  for await (const chunk of res.body) {
+    buffered += decoder.decode(chunk as Uint8Array, { stream: true })
+    let nl: number
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl)
+      buffered = buffered.slice(nl + 1)
+      if (line.trim() === '') continue
+      let value: unknown
+      try { value = JSON.parse(line) } catch { throw new ApiError(`${base}${path}: a line of the answer is not JSON`, 'ERR_API_RESPONSE') }
+      yield value
+    }
+  }
 }

@@ -5,6 +5,7 @@ import { registerImages } from './images.js'
 import { registerKeys } from './keys.js'
 import { registerLibrary } from './library.js'
 import { registerTask } from './task.js'
+import { registerAudit } from './audit.js'
 
 /** Every top-level command group; each registers its subcommands on the program. */
 export const commands: Array<(program: Command) => void> = [
@@ -12,6 +13,7 @@ export const commands: Array<(program: Command) => void> = [
   registerSkill,
   registerLibrary,
   registerTask,
+  registerAudit,
   registerKeys,
   registerImages
 ]
