@@ -186,6 +186,26 @@ describe('task lifecycle across CLI nodes', function () {
     expect(summary.successes).to.be.at.least(100)
     expect(summary.inputs).to.be.at.least(100)
     expect(memory.executor).to.deep.equal({ slots: 2, busy: 0 })
+
+    // the origin's audit trail: every task's accepted → offered → assigned → result → finished, in order
+    const entries: any[] = []
+    for (let from = 1; ; from += 1000) {
+      const page = await getJson<{ entries: any[] }>(`${a.api}/v1/audit?from=${from}&limit=1000`)
+      entries.push(...page.entries)
+      if (page.entries.length < 1000) break
+    }
+    const order = ['task.accepted', 'task.offered', 'task.assigned', 'task.result-accepted', 'task.finished']
+    for (const id of ids) {
+      const actions = entries.filter(e => e.subject === id).map(e => e.action as string)
+      const firsts = order.map(action => actions.indexOf(action))
+      expect(firsts.every(i => i >= 0), `audit of ${id}: ${actions.join(' → ')}`).to.equal(true)
+      expect(firsts, `audit of ${id} in order: ${actions.join(' → ')}`).to.deep.equal([...firsts].sort((x, y) => x - y))
+      expect(actions.filter(x => x === 'task.accepted'), `one acceptance of ${id}`).to.have.length(1)
+      expect(actions.filter(x => x === 'task.finished'), `one end of ${id}`).to.have.length(1)
+    }
+    const verify = await runCli(['audit', 'verify', '--data', a.dataDir, '--json'])
+    expect(verify.code, verify.stdout + verify.stderr).to.equal(0)
+    expect(JSON.parse(verify.stdout)).to.include({ ok: true })
   })
 
   it('an executor killed with SIGKILL mid-run loses its lease; the task succeeds on another node, once', async function () {
