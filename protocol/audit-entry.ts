@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto'
-import { publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { createHash, createPublicKey, verify as edVerify, type KeyObject } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { domainSeparated, encodeCanonical } from './codec.js'
 
@@ -88,23 +87,40 @@ export function auditDetails (details: Record<string, unknown> | undefined): Rec
   return { truncated: true, bytes: size, keys: Object.keys(plain).slice(0, 32) }
 }
 
-function verifySig (node: string, payload: Uint8Array, sig: string): boolean {
+/** Public keys by node peer id, parsed once per verifier rather than once per entry. */
+export type AuditKeyCache = Map<string, KeyObject | null>
+
+function keyOf (node: string, cache?: AuditKeyCache): KeyObject | null {
+  const known = cache?.get(node)
+  if (known !== undefined) return known
+  let key: KeyObject | null = null
+  try {
+    const pid = peerIdFromString(node)
+    if (pid.publicKey != null && pid.type === 'Ed25519') {
+      key = createPublicKey({ format: 'jwk', key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(pid.publicKey.raw).toString('base64url') } })
+    }
+  } catch {
+    key = null
+  }
+  if (cache != null && cache.size < 64) cache.set(node, key)
+  return key
+}
+
+function verifySig (node: string, payload: Uint8Array, sig: string, cache?: AuditKeyCache): boolean {
   try {
     // one encoding per signature: base64url decoding ignores a last character's spare bits,
     // so without this a changed byte could leave the signature (and the entry) the same
     const bytes = Buffer.from(sig, 'base64url')
     if (bytes.length !== 64 || bytes.toString('base64url') !== sig) return false
-    const pid = peerIdFromString(node)
-    if (pid.publicKey == null || pid.type !== 'Ed25519') return false
-    const key = publicKeyFromRaw(pid.publicKey.raw)
-    return key.verify(payload, bytes) as boolean
+    const key = keyOf(node, cache)
+    return key != null && edVerify(null, payload, key, bytes)
   } catch {
     return false
   }
 }
 
-export function verifyAuditEntrySignature (e: AuditEntry): boolean {
-  return typeof e.sig === 'string' && verifySig(e.node, auditSigningPayload(e), e.sig)
+export function verifyAuditEntrySignature (e: AuditEntry, cache?: AuditKeyCache): boolean {
+  return typeof e.sig === 'string' && verifySig(e.node, auditSigningPayload(e), e.sig, cache)
 }
 
 export function verifyCheckpointSignature (c: AuditCheckpoint): boolean {
@@ -177,6 +193,7 @@ export class AuditChainVerifier {
   /** Seq the next entry must have, once known. */
   private expect: number | null
   private readonly hashes = new Map<number, string>()
+  private readonly keys: AuditKeyCache = new Map()
   /**
    * Well-signed entries jumped ahead from `missing` to `to`: entries were deleted there, or
    * moved. Told apart by what follows: one of the skipped seqs turning up later is a move.
@@ -204,7 +221,7 @@ export class AuditChainVerifier {
     if (raw != null && raw !== auditEntryLine(e)) return this.failHere(e.seq, 'malformed', 'the line is not the canonical form of its entry (bytes changed)')
     if (this.node == null) this.node = e.node
     if (e.node !== this.node) return this.failHere(e.seq, 'bad-signature', `signed as node ${e.node}, the log is node ${this.node}`)
-    if (!verifyAuditEntrySignature(e)) return this.failHere(e.seq, 'edited', 'its signature does not verify (changed after it was signed, or forged)')
+    if (!verifyAuditEntrySignature(e, this.keys)) return this.failHere(e.seq, 'edited', 'its signature does not verify (changed after it was signed, or forged)')
     const expect = this.expect ?? e.seq
     if (e.seq < expect) {
       // backwards: with entries skipped before, the first skipped one is the one out of place

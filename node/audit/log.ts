@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import {
   AUDIT_GENESIS, auditDetails, auditEntryHash, auditSigningPayload, checkpointSigningPayload,
   decodeCanonical, encodeCanonical, type AuditCheckpoint, type AuditEntry, type UnsignedAuditEntry
@@ -98,8 +99,9 @@ export class AuditLog {
    */
   async write (records: AuditRecord[], ops: StoreOp[] = [], options: WriteOptions = {}): Promise<AuditEntry[]> {
     if (this.broken != null) throw new AuditError('the audit log stopped taking entries after a failed write: restart the node', AuditErrorCode.WRITE_FAILED, { cause: this.broken })
-    const entries = records.map(r => this.stage(r))
-    const all = [...ops, ...entries.map(e => ({ type: 'put' as const, bucket: Bucket.audit, key: entryKey(e.seq), value: encodeCanonical(e) }))]
+    const staged = records.map(r => this.stage(r))
+    const entries = staged.map(s => s.entry)
+    const all = [...ops, ...staged.map(({ entry, bytes }) => ({ type: 'put' as const, bucket: Bucket.audit, key: entryKey(entry.seq), value: bytes }))]
     try {
       await this.c.store.write(all, options)
     } catch (err) {
@@ -108,8 +110,8 @@ export class AuditLog {
       this.c.log.error({ err }, 'audit log write failed: no more entries until restart')
       throw new AuditError(`writing the audit log failed: ${(err as Error).message}`, AuditErrorCode.WRITE_FAILED, { cause: err })
     }
-    for (const e of entries) {
-      if (e.seq > this.committedSeq) { this.committedSeq = e.seq; this.committedHead = auditEntryHash(e) }
+    for (const { entry: e, bytes } of staged) {
+      if (e.seq > this.committedSeq) { this.committedSeq = e.seq; this.committedHead = createHash('sha256').update(bytes).digest('hex') }
       this.c.metrics?.auditEntries.inc({ action: e.action })
       for (const fn of this.listeners) fn(e)
     }
@@ -123,7 +125,7 @@ export class AuditLog {
     return (await this.write([record], [], options))[0]
   }
 
-  private stage (r: AuditRecord): AuditEntry {
+  private stage (r: AuditRecord): { entry: AuditEntry, bytes: Uint8Array } {
     const unsigned: UnsignedAuditEntry = {
       seq: this.seq + 1,
       ts: this.now(),
@@ -135,9 +137,11 @@ export class AuditLog {
       node: this.c.signer.peerId
     }
     const entry: AuditEntry = { ...unsigned, sig: Buffer.from(this.c.signer.signPayload(auditSigningPayload(unsigned))).toString('base64url') }
+    // the stored bytes are the canonical encoding the next entry's link hashes
+    const bytes = encodeCanonical(entry)
     this.seq = entry.seq
-    this.head = auditEntryHash(entry)
-    return entry
+    this.head = createHash('sha256').update(bytes).digest('hex')
+    return { entry, bytes }
   }
 
   /** Entries from `from` (inclusive), at most `limit`. */

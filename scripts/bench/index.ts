@@ -8,5 +8,6 @@ export const benchmarks: Benchmark[] = [
   (await import('./gossip.js')).default,
   (await import('./sandbox.js')).default,
   (await import('./fetch.js')).default,
-  (await import('./tasks.js')).default
+  (await import('./tasks.js')).default,
+  (await import('./audit.js')).default
 ]

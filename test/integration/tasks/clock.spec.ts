@@ -100,12 +100,15 @@ describe('task lifecycle across a clock jump (libfaketime)', function () {
     // peers scored it down for the rejected messages (gossipsub forgives slowly), but nothing
     // it signs now is refused, and it runs what it is given
     const future = async (): Promise<number> => Number(/aas_gossip_messages_total\{topic="\/aas\/1\/hello",result="reject",reason="future"\} (\d+)/.exec(await (await fetch(`${o.api}/metrics`)).text())?.[1] ?? 0)
-    const hellosAccepted = async (): Promise<number> => ((await getJson(`${o.api}/v1/mesh`)).peers.find((p: any) => p.peerId === skewed.peerId)?.received ?? 0) as number
+    const hellosSent = async (): Promise<number> => Number(/aas_gossip_published_total\{topic="\/aas\/1\/hello"\} (\d+)/.exec(await (await fetch(`${skewed.api}/metrics`)).text())?.[1] ?? 0)
     await waitFor(async () => (await getJson(`${skewed.api}/v1/memory`)).executor.busy === 0, 'the skewed executor to be idle', 30_000, 300)
     const before = await future()
-    const accepted = await hellosAccepted()
-    // two of its hellos (every 2 s) reach O and are accepted: a skewed clock would have them refused
-    await waitFor(async () => await hellosAccepted() >= accepted + 2, 'O to accept two more hellos from it', 30_000, 300)
+    const sent = await hellosSent()
+    // it gossips two more hellos (every 2 s), and O refuses none of them as from the future.
+    // (Whether O hands them on depends on how far gossipsub scored it down for the refused
+    // ones, which it forgives slowly: not what this test is about.)
+    await waitFor(async () => await hellosSent() >= sent + 2, 'two more hellos from it', 30_000, 300)
+    await waitFor(async () => { const peers = (await getJson(`${o.api}/v1/peers`)) as any; return JSON.stringify(peers).includes(skewed.peerId) }, 'O still connected to it', 10_000, 300)
     expect(await future()).to.equal(before)
     const res = await fetch(`${skewed.api}/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ skill: 'sleep-echo', input: { ms: 100, tag: 'back' } }) })
     const { id } = await res.json() as { id: string }
