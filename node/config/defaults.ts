@@ -5,6 +5,7 @@ import { defaultSandboxOptions as sb } from '../../skills/sandbox/options.js'
 import { defaultFetchOptions as fetch } from '../../skills/fetch/index.js'
 import type { NodeConfig } from './schema.js'
 import { defaultAuditLogOptions } from '../audit/log.js'
+import { defaultOriginOptions as origin } from '../tasks/origin/context.js'
 
 export const DEFAULT_P2P_PORT = 7400
 export const DEFAULT_API_PORT = 7401
@@ -29,7 +30,14 @@ export function defaultNodeConfig (): NodeConfig {
       allowUnenforcedLimits: sb.allowUnenforcedLimits
     },
     skills: { maxBundleBytes: fetch.maxBytes, fetchTimeoutS: fetch.timeoutMs / 1000, fetchStallS: fetch.stallMs / 1000 },
-    tasks: { slots: availableParallelism(), leaseS: 10, bidWindowMs: 30, reofferS: 5, defaultTimeoutS: 300, defaultAttempts: 3 },
+    tasks: {
+      slots: availableParallelism(),
+      leaseS: origin.leaseMs / 1000,
+      bidWindowMs: origin.bidWindowMs,
+      reofferS: origin.reofferMs / 1000,
+      defaultTimeoutS: origin.defaultTimeoutS,
+      defaultAttempts: origin.defaultAttempts
+    },
     trust: { authors: [] },
     audit: { checkpointEvery: defaultAuditLogOptions.checkpointEvery, checkpointIntervalS: defaultAuditLogOptions.checkpointIntervalMs / 1000 }
   }
