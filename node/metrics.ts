@@ -13,15 +13,46 @@ export type GossipReason = typeof GOSSIP_REASON_OK | RejectCode | 'internal'
 export interface MetricsInit {
   /** Collect Node.js process metrics (off for in-process test meshes). */
   defaults?: boolean
+  /** Distinct skill names given their own `skill` label value; the rest are `other`. */
+  maxSkillLabels?: number
+}
+
+/** Why the sandbox killed a run (the `reason` of `aas_sandbox_kills_total`). */
+export const SANDBOX_KILL_REASONS = ['timeout', 'oom', 'output-cap', 'cancelled'] as const
+
+/**
+ * prom-client's default gauges that end in `_total` (`promtool check metrics` flags a gauge
+ * named like a counter); the same counts are exported without the suffix, by type.
+ */
+const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']
+
+/**
+ * A label value from an open set (skill names), bounded: the first `max` distinct values
+ * keep their own series, any later one is counted as `other`, so a flood of names cannot
+ * grow the registry without end.
+ */
+export function boundedLabel (max: number): (value: string) => string {
+  const seen = new Set<string>()
+  return (value) => {
+    if (seen.has(value)) return value
+    if (seen.size >= max) return 'other'
+    seen.add(value)
+    return value
+  }
 }
 
 export function createMetrics (init: MetricsInit = {}) {
   const registry = new Registry()
-  if (init.defaults !== false) collectDefaultMetrics({ register: registry })
+  if (init.defaults !== false) {
+    collectDefaultMetrics({ register: registry })
+    for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name)
+  }
   let peerSource: () => number = () => 0
 
   return {
     registry,
+    /** The `skill` label value of a skill name (bounded, see `boundedLabel`). */
+    skillLabel: boundedLabel(init.maxSkillLabels ?? 100),
     /** Where `aas_peers` reads its value at scrape time. */
     setPeerSource (fn: () => number): void { peerSource = fn },
     peers: new Gauge({
@@ -120,6 +151,30 @@ export function createMetrics (init: MetricsInit = {}) {
       help: 'Sandbox run time of task attempts, by run status',
       labelNames: ['status'],
       buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+      registers: [registry]
+    }),
+    sandboxCpuSeconds: new Counter<'skill'>({
+      name: 'aas_sandbox_cpu_seconds_total',
+      help: 'CPU time of the sandbox runs this node executed, read from each container\'s cgroup, by skill',
+      labelNames: ['skill'],
+      registers: [registry]
+    }),
+    sandboxMemoryPeakBytes: new Histogram({
+      name: 'aas_sandbox_memory_peak_bytes',
+      help: 'Peak memory charged to each sandbox run\'s cgroup (resident and page cache)',
+      buckets: [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096].map(mb => mb * 1024 * 1024),
+      registers: [registry]
+    }),
+    sandboxRuns: new Counter<'runtime' | 'status'>({
+      name: 'aas_sandbox_runs_total',
+      help: 'Sandbox runs this node executed, by runtime and run status',
+      labelNames: ['runtime', 'status'],
+      registers: [registry]
+    }),
+    sandboxKills: new Counter<'reason'>({
+      name: 'aas_sandbox_kills_total',
+      help: 'Sandbox runs killed, by reason (timeout, oom, output-cap, cancelled)',
+      labelNames: ['reason'],
       registers: [registry]
     }),
     executorRunning: new Gauge({

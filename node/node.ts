@@ -9,6 +9,7 @@ import { prepareDataDir, writeFileAtomic } from './fs-util.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { NodeStore } from './store/index.js'
 import { createMetrics, type Metrics } from './metrics.js'
+import { sandboxRunMetrics } from './sandbox-metrics.js'
 import { createLogger, type Logger } from './log.js'
 import { createHost, defaultMaxGossipFrameBytes, type Host } from './p2p/host.js'
 import { GossipRouter } from './gossip/index.js'
@@ -84,13 +85,16 @@ export class AasNode {
   executor!: TaskExecutor
   tasks!: TaskService
   private startedAt = 0
+  /** One node in this process: Node.js and libp2p metrics are its to export. */
+  private readonly processMetrics: boolean
   /** Undo steps of a (partial) start, run in reverse by stop. */
   private readonly closers: Array<() => Promise<void> | void> = []
 
   constructor (init: AasNodeInit) {
     this.config = init.config
     this.log = init.log ?? createLogger(init.config.logLevel as LevelWithSilent)
-    this.metrics = createMetrics({ defaults: init.processMetrics ?? true })
+    this.processMetrics = init.processMetrics ?? true
+    this.metrics = createMetrics({ defaults: this.processMetrics })
     this.registry = defaultRegistry()
   }
 
@@ -141,7 +145,8 @@ export class AasNode {
       topics: this.registry.topics(),
       maxConnections: config.mesh.maxConnections,
       maxGossipFrameBytes: defaultMaxGossipFrameBytes,
-      dialTimeoutMs: config.mesh.dialTimeoutS * 1000
+      dialTimeoutMs: config.mesh.dialTimeoutS * 1000,
+      ...(this.processMetrics ? { metrics: { registry: this.metrics.registry, statfsLocation: config.dataDir } } : {})
     })
     const log = this.log
     this.gossip = new GossipRouter(
@@ -162,7 +167,7 @@ export class AasNode {
       { host: this.host, gossip: this.gossip, mesh: this.mesh, index: this.skillIndex, blobs: this.blobs, trust: this.trust, registry: this.registry, metrics: this.metrics, log: log.child({ part: 'skills' }), audit: this.audit, onRefused: (from, reason, channel) => { this.rejects.note(from, reason, channel) } },
       { maxBundleBytes: config.skills.maxBundleBytes, fetchTimeoutMs: config.skills.fetchTimeoutS * 1000, fetchStallMs: config.skills.fetchStallS * 1000 }
     )
-    this.runner = new SandboxRunner({ ...config.sandbox })
+    this.runner = new SandboxRunner({ ...config.sandbox }, { onRun: sandboxRunMetrics(this.metrics) })
     this.memory = new MemoryEngine(this.store.sublevel(Bucket.memory))
     const self = this.host.peerId.toString()
     const now = Date.now

@@ -8,7 +8,9 @@ import { bootstrap } from '@libp2p/bootstrap'
 import { gossipsub, type GossipsubEvents } from '@chainsafe/libp2p-gossipsub'
 import { createPeerScoreParams, type PeerScoreParams, type TopicScoreParams } from '@chainsafe/libp2p-gossipsub/score'
 import { multiaddr } from '@multiformats/multiaddr'
-import type { PrivateKey, PeerDiscovery, ComponentLogger, PubSub } from '@libp2p/interface'
+import { prometheusMetrics, type PrometheusMetricsComponents } from '@libp2p/prometheus-metrics'
+import type { PrivateKey, PeerDiscovery, ComponentLogger, PubSub, Metrics as Libp2pMetrics } from '@libp2p/interface'
+import type { Registry } from 'prom-client'
 
 /**
  * The libp2p host: TCP, noise, yamux, identify, ping, bootstrap and gossipsub (DESIGN.md
@@ -33,6 +35,12 @@ export interface HostInit {
   maxGossipFrameBytes: number
   dialTimeoutMs: number
   logger?: ComponentLogger
+  /**
+   * libp2p's own metrics (connections, streams, protocol traffic, dials) go on this
+   * registry. Only one host a process: the library keeps its metric objects in a
+   * module-wide map, so two hosts in one process would share them.
+   */
+  metrics?: { registry: Registry, statfsLocation: string }
 }
 
 export const defaultMaxGossipFrameBytes = 1024 * 1024
@@ -68,6 +76,25 @@ function scoreParams (topics: string[]): Partial<PeerScoreParams> {
   })
 }
 
+/**
+ * libp2p metrics whose names break Prometheus's conventions (`promtool check metrics` flags a
+ * gauge named `_total`), exported under a conforming name instead.
+ */
+const RENAMED_LIBP2P_METRICS: Record<string, string> = {
+  libp2p_tcp_inbound_connections_total: 'libp2p_tcp_inbound_connections'
+}
+
+function renamingMetrics (factory: (components: PrometheusMetricsComponents) => Libp2pMetrics): (components: PrometheusMetricsComponents) => Libp2pMetrics {
+  return (components) => {
+    const m = factory(components)
+    const rename = (name: string): string => RENAMED_LIBP2P_METRICS[name] ?? name
+    const { registerMetric, registerMetricGroup } = m
+    m.registerMetric = ((name: string, opts?: any) => registerMetric.call(m, rename(name), opts)) as Libp2pMetrics['registerMetric']
+    m.registerMetricGroup = ((name: string, opts?: any) => registerMetricGroup.call(m, rename(name), opts)) as Libp2pMetrics['registerMetricGroup']
+    return m
+  }
+}
+
 export async function createHost (init: HostInit): Promise<Host> {
   // @libp2p/bootstrap needs /p2p/<peerId> in each address; the mesh keeper dials the others.
   const withPeerId = init.bootstrap.filter(a => multiaddr(a).getPeerId() != null)
@@ -84,6 +111,12 @@ export async function createHost (init: HostInit): Promise<Host> {
     peerDiscovery,
     connectionManager: { maxConnections: init.maxConnections, dialTimeout: init.dialTimeoutMs },
     ...(init.logger != null ? { logger: init.logger } : {}),
+    ...(init.metrics != null
+      ? {
+          // process metrics come from the node's own registry already
+          metrics: renamingMetrics(prometheusMetrics({ registry: init.metrics.registry, collectDefaultMetrics: false, statfsLocation: init.metrics.statfsLocation }))
+        }
+      : {}),
     services: {
       identify: identify(),
       ping: ping(),

@@ -29,6 +29,8 @@ export interface SandboxHost {
   seccompProfile?: string
   /** RLIMIT_NPROC for the sandbox: counted per uid across the host, so the host's hard limit (pids-limit caps each container). */
   nprocLimit: number
+  /** Who makes containers' cgroups: Podman itself (`cgroupfs`) or systemd (`systemd`). */
+  cgroupManager: 'cgroupfs' | 'systemd'
 }
 
 const DEFAULT_SECCOMP = '/usr/share/containers/seccomp.json'
@@ -105,7 +107,8 @@ export async function detectHost (): Promise<SandboxHost> {
       }
       ociRuntime = 'runc'
     }
-    return { podmanVersion, rootless, cgroupVersion, ociRuntime, limitsEnforced: !(rootless && cgroupVersion === 'v1'), seccompProfile: await tightenedSeccomp(), nprocLimit: await hardNprocLimit() }
+    const cgroupManager = info.host?.cgroupManager === 'systemd' ? 'systemd' : 'cgroupfs'
+    return { podmanVersion, rootless, cgroupVersion, ociRuntime, limitsEnforced: !(rootless && cgroupVersion === 'v1'), seccompProfile: await tightenedSeccomp(), nprocLimit: await hardNprocLimit(), cgroupManager }
   })()
   cached.catch(() => { cached = undefined })
   return await cached

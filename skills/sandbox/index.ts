@@ -3,6 +3,7 @@
  * and reports how it ended. Host detection picks the OCI runtime and refuses to run where
  * limits would be silently ignored.
  */
+export * from './cgroup.js'
 export * from './errors.js'
 export * from './host.js'
 export * from './options.js'

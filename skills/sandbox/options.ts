@@ -34,6 +34,12 @@ export interface SandboxOptions {
   allowUnenforcedLimits: boolean
   /** The unprivileged uid:gid skills run as. */
   user: string
+  /**
+   * The cgroup (a path from each hierarchy's root) under which every run gets a cgroup of its
+   * own, so its CPU time and peak memory can be read after it ends. Point it into the slice
+   * systemd gives the sandboxes (`/aas.slice/aas-sandboxes.slice`) to cap them all together.
+   */
+  cgroupParent: string
 }
 
 export const defaultSandboxOptions: SandboxOptions = {
@@ -47,7 +53,8 @@ export const defaultSandboxOptions: SandboxOptions = {
   tmpMB: 64,
   maxInputBytes: 1024 * 1024,
   allowUnenforcedLimits: false,
-  user: '65534:65534'
+  user: '65534:65534',
+  cgroupParent: '/aas-sandboxes'
 }
 
 /** The limits of one run: the manifest's wish (or the default), then the caller's, capped by policy. */

@@ -1,6 +1,12 @@
 import type { RunOutcome } from '../../protocol/index.js'
 import type { Runtime } from '../manifest/index.js'
 import type { SandboxLimits } from './options.js'
+import type { RunUsage } from './cgroup.js'
+
+export type { RunUsage }
+
+/** Why the runner (or, for `oom`, the kernel) killed a run. */
+export type KillReason = 'timeout' | 'oom' | 'output-cap' | 'cancelled'
 
 /** How a run ended. Exit code 0 at the CLI only for `succeeded`. */
 export type RunStatus = RunOutcome
@@ -23,4 +29,8 @@ export interface RunResult {
   files: OutputFile[]
   /** Why, for every status but `succeeded`. */
   error?: string
+  /** Set when the run was killed. */
+  kill?: KillReason
+  /** CPU time and peak memory from the run's cgroup; null where they cannot be read (rootless Podman, no cgroup). */
+  usage: RunUsage | null
 }

@@ -10,8 +10,9 @@ import { bundleManifest, decodeBundle } from '../bundle/index.js'
 import { CappedCapture } from './capture.js'
 import { detectHost, processAlive, type SandboxHost } from './host.js'
 import { SandboxError } from './errors.js'
+import { cgroupMounts, readRunUsage, removeCgroup, removeIdleCgroups, type CgroupMounts } from './cgroup.js'
 import { defaultSandboxOptions, effectiveLimits, type SandboxLimits, type SandboxOptions } from './options.js'
-import type { OutputFile, RunResult } from './result.js'
+import type { KillReason, OutputFile, RunResult } from './result.js'
 
 const exec = promisify(execFile)
 
@@ -35,13 +36,28 @@ export interface RunOptions {
   outputDir?: string
 }
 
+export interface SandboxRunnerComponents {
+  /** Told of every run that reached the sandbox, as it ends (the node's metrics). */
+  onRun?: (manifest: Manifest, result: RunResult) => void
+}
+
 export class SandboxRunner {
   readonly options: SandboxOptions
   /** Configured image → the content-tagged reference it resolved to (runs use and report that). */
   private readonly imagesSeen = new Map<string, string>()
+  private readonly components: SandboxRunnerComponents
+  private cgroups?: Promise<CgroupMounts | null>
 
-  constructor (options: Partial<SandboxOptions> = {}) {
+  constructor (options: Partial<SandboxOptions> = {}, components: SandboxRunnerComponents = {}) {
     this.options = { ...defaultSandboxOptions, ...options }
+    this.components = components
+  }
+
+  /** Where runs get their own cgroup: only rootful Podman makes cgroups we can place and read. */
+  private async cgroupMounts (host: SandboxHost): Promise<CgroupMounts | null> {
+    if (host.rootless) return null
+    this.cgroups ??= cgroupMounts()
+    return await this.cgroups
   }
 
   /** Removes containers of runners whose process is gone (a killed node leaves them). */
@@ -51,6 +67,11 @@ export class SandboxRunner {
     const stale = stdout.split('\n').map(l => l.trim().split(' ')).filter(([name, pid]) => name !== '' && !processAlive(Number(pid)))
     for (const [name] of stale) await this.remove(name, host)
     if (!host.rootless) await unmountStaleOutputs()
+    const mounts = await this.cgroupMounts(host)
+    if (mounts != null) {
+      const { stdout: live } = await exec('podman', ['ps', '-a', '--filter', `label=${SANDBOX_LABEL}=1`, '--format', '{{.Names}}'])
+      await removeIdleCgroups(mounts, this.options.cgroupParent, new Set(live.split('\n').map(l => l.trim()).filter(l => l !== '')))
+    }
     return stale.length
   }
 
@@ -67,7 +88,7 @@ export class SandboxRunner {
     }
     const limits = effectiveLimits(this.options, manifest.resources, wish)
     let image = this.options.images[manifest.runtime]
-    const base: RunResult = { status: 'error', exitCode: null, output: null, stdoutBytes: 0, stderrTail: '', durationMs: 0, limits, image, runtime: manifest.runtime, files: [] }
+    const base: RunResult = { status: 'error', exitCode: null, output: null, stdoutBytes: 0, stderrTail: '', durationMs: 0, limits, image, runtime: manifest.runtime, files: [], usage: null }
 
     const inputText = JSON.stringify(input ?? null)
     if (Buffer.byteLength(inputText) > this.options.maxInputBytes) {
@@ -80,6 +101,8 @@ export class SandboxRunner {
     // the pid in the name tells whose run it is: only a dead owner's leftovers are removed
     const work = await mkdtemp(join(tmpdir(), `aas-run-${process.pid}-`))
     const name = `aas-sbx-${randomBytes(8).toString('hex')}`
+    const mounts = await this.cgroupMounts(host)
+    const cgroup = mounts != null ? { mounts, path: join(this.options.cgroupParent, name) } : null
     try {
       await mkdir(join(work, 'input'))
       await writeFile(join(work, 'input', 'input.json'), inputText, { mode: 0o644 })
@@ -95,7 +118,7 @@ export class SandboxRunner {
         await stageBundle(source.bundle, skillCopy)
         await loadManifest(skillCopy) // the entrypoint must be one of its files
       }
-      const result = await this.exec(name, host, manifest, image, skillCopy, work, inputText, limits, opts.signal)
+      const result = await this.exec(name, host, manifest, image, skillCopy, work, inputText, limits, cgroup, opts.signal)
       const full = { ...base, ...result }
       const files = await collectFiles(outDir, this.options)
       full.files = files.files
@@ -105,18 +128,23 @@ export class SandboxRunner {
         if (outputError != null) Object.assign(full, { status: 'invalid-output', error: `output ${outputError}` })
       }
       if (opts.outputDir != null && files.error == null && files.files.length > 0) await cp(outDir, opts.outputDir, { recursive: true })
+      this.components.onRun?.(manifest, full)
       return full
     } finally {
       await this.remove(name, host)
+      if (cgroup != null) await removeCgroup(cgroup.mounts, cgroup.path)
       await unmountOutput(join(work, 'output'))
       await rm(work, { recursive: true, force: true })
     }
   }
 
-  private async exec (name: string, host: SandboxHost, manifest: Manifest, image: string, skillDir: string, work: string, inputText: string, limits: SandboxLimits, signal?: AbortSignal): Promise<Partial<RunResult>> {
+  private async exec (name: string, host: SandboxHost, manifest: Manifest, image: string, skillDir: string, work: string, inputText: string, limits: SandboxLimits, cgroup: { mounts: CgroupMounts, path: string } | null, signal?: AbortSignal): Promise<Partial<RunResult>> {
     const o = this.options
     const args = [
-      '--runtime', host.ociRuntime, 'run', '-i', '--pull', 'never', '--name', name,
+      '--runtime', host.ociRuntime, ...cgroupManagerArgs(host, cgroup != null), 'run', '-i', '--pull', 'never', '--name', name,
+      // the run's own cgroup, holding the container alone (conmon stays with the node): its
+      // figures are the run's (see cgroup.ts)
+      ...(cgroup != null ? ['--cgroups', 'no-conmon', '--cgroup-parent', cgroup.path] : []),
       '--label', `${SANDBOX_LABEL}=1`, '--label', `${OWNER_LABEL}=${process.pid}`,
       '--network', 'none', '--no-hosts', '--hostname', 'sandbox',
       '--read-only', '--read-only-tmpfs=false',
@@ -165,14 +193,17 @@ export class SandboxRunner {
     clearTimeout(timer)
     signal?.removeEventListener('abort', onAbort)
     const durationMs = Math.round(performance.now() - started)
-    const common = { exitCode, stdoutBytes: stdout.total, stderrTail: stderr.text(), durationMs }
+    // the container has exited: its cgroup is gone or going, its parent holds the whole run
+    const usage = cgroup != null ? await readRunUsage(cgroup.mounts, cgroup.path) : null
+    const common = { exitCode, stdoutBytes: stdout.total, stderrTail: stderr.text(), durationMs, usage }
+    const killed = (kill: KillReason): { kill: KillReason } => ({ kill })
 
-    if (why === 'timeout') return { ...common, status: 'timeout', error: `killed after the ${limits.timeoutS} s timeout` }
-    if (why === 'killed') return { ...common, status: 'killed', error: 'cancelled' }
-    if (why === 'output-cap') return { ...common, status: 'killed', error: `stdout passed the ${o.maxStdoutBytes} byte cap` }
+    if (why === 'timeout') return { ...common, ...killed('timeout'), status: 'timeout', error: `killed after the ${limits.timeoutS} s timeout` }
+    if (why === 'killed') return { ...common, ...killed('cancelled'), status: 'killed', error: 'cancelled' }
+    if (why === 'output-cap') return { ...common, ...killed('output-cap'), status: 'killed', error: `stdout passed the ${o.maxStdoutBytes} byte cap` }
     // 137 = SIGKILL, and ours were handled above: inside, nothing can SIGKILL pid 1 but the
     // kernel's OOM killer (podman on cgroup v1 does not always set OOMKilled)
-    if (exitCode === 137 || await this.oomKilled(name)) return { ...common, status: 'oom', error: `out of memory (limit ${limits.memoryMB} MB)` }
+    if (exitCode === 137 || await this.oomKilled(name)) return { ...common, ...killed('oom'), status: 'oom', error: `out of memory (limit ${limits.memoryMB} MB)` }
     if (exitCode === 125 || exitCode === 126 || exitCode === 127 || exitCode == null) {
       // podman's own failures (125: podman error; 126/127: the command could not run) happen
       // before the container starts; a skill exiting 125 with "Error:" is only the skill failing
@@ -190,7 +221,7 @@ export class SandboxRunner {
   private async killContainer (name: string, host: SandboxHost, child: ReturnType<typeof spawn>): Promise<void> {
     // retry until the podman client has exited: the container may still be starting
     while (child.exitCode == null && child.signalCode == null) {
-      await exec('podman', ['--runtime', host.ociRuntime, 'kill', '--signal', 'KILL', name], { env: podmanEnv() }).catch(() => {})
+      await exec('podman', ['--runtime', host.ociRuntime, ...cgroupManagerArgs(host, true), 'kill', '--signal', 'KILL', name], { env: podmanEnv() }).catch(() => {})
       await new Promise(resolve => setTimeout(resolve, 250))
     }
   }
@@ -210,7 +241,7 @@ export class SandboxRunner {
   }
 
   private async remove (name: string, host: SandboxHost): Promise<void> {
-    await exec('podman', ['--runtime', host.ociRuntime, 'rm', '-f', '--time', '0', name], { env: podmanEnv() }).catch(() => {})
+    await exec('podman', ['--runtime', host.ociRuntime, ...cgroupManagerArgs(host, true), 'rm', '-f', '--time', '0', name], { env: podmanEnv() }).catch(() => {})
   }
 
   /** Checks the image is present and pins a moving tag (`:latest`) to its content tag. */
@@ -228,6 +259,15 @@ export class SandboxRunner {
       throw new SandboxError(`runtime image ${image} is missing: build it with "aas images build"`, 'ERR_IMAGE_MISSING')
     }
   }
+}
+
+/**
+ * Under systemd's cgroup manager a cgroup parent must be a slice and the container's scope
+ * goes when it exits; Podman's own (cgroupfs) manager places the run's cgroup at a plain path
+ * that outlives the container. Rootful only (the only case where runs get their own cgroup).
+ */
+function cgroupManagerArgs (host: SandboxHost, ownCgroup: boolean): string[] {
+  return ownCgroup && !host.rootless && host.cgroupManager === 'systemd' ? ['--cgroup-manager', 'cgroupfs'] : []
 }
 
 /** A size-capped tmpfs (noexec) on the run's output folder; needs root. */
