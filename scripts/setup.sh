@@ -8,7 +8,10 @@ cd "$(dirname "$0")/.."
 need=()
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v runc >/dev/null 2>&1 || need+=(runc)
-command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+# promtool checks /metrics; the prometheus server scrapes a mesh in a test (its own service is disabled below)
+{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || need+=(prometheus)
+# systemd-analyze checks the systemd unit of scripts/deploy
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # the partition tests put nodes in network namespaces of their own
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
@@ -19,7 +22,7 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]} from Debian's packages" >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  # the prometheus package starts a server we do not need; only promtool is used
+  # the prometheus package starts a server of its own on :9090; the test starts its own servers
   if [[ " ${need[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1; then
     $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
   fi
