@@ -79,12 +79,13 @@ export class GossipRouter {
   }
 
   /** Signs `body` as a `spec.type` envelope and publishes it on the type's topic. */
-  async publish<B> (spec: MessageSpec<B>, body: B): Promise<Uint8Array> {
+  /** Signs and gossips one message; `recipients`: how many peers it was sent to now (0: none subscribed yet). */
+  async publish<B> (spec: MessageSpec<B>, body: B): Promise<{ bytes: Uint8Array, recipients: number }> {
     const bytes = await this.c.signer.seal(spec, body)
     if (bytes.length > spec.maxBytes) throw new RangeError(`${spec.type} message of ${bytes.length} bytes is over its ${spec.maxBytes} byte limit`)
-    await this.c.pubsub.publish(spec.topic, bytes)
+    const { recipients } = await this.c.pubsub.publish(spec.topic, bytes)
     this.c.metrics?.gossipPublished.inc({ topic: spec.topic })
-    return bytes
+    return { bytes, recipients: recipients.length }
   }
 
   private async validate (_from: PeerId, msg: Message): Promise<TopicValidatorResult> {

@@ -170,9 +170,14 @@ export class SkillService {
    * announced.
    */
   async publish (release: Release, manifest: Record<string, unknown>, bytes: Uint8Array): Promise<{ cid: string, announced: boolean }> {
-    const bad = (msg: string): never => { throw new PublishError(msg, PublishErrorCode.INVALID) }
+    // every refusal is counted, as a gossiped or synced one is (`aas_skill_releases_total{source="local"}`)
+    const refused = (reason: RejectCode): void => { this.c.metrics.skillReleases.inc({ source: 'local', result: 'refused', reason }) }
+    const bad = (msg: string, reason = RejectCode.MALFORMED): never => {
+      refused(reason)
+      throw new PublishError(msg, PublishErrorCode.INVALID)
+    }
     if (bytes.length !== release.size) bad(`the bundle is ${bytes.length} bytes; the release says ${release.size}`)
-    if (bytes.length > this.init.maxBundleBytes) bad(`the bundle is over this node's ${this.init.maxBundleBytes} byte limit`)
+    if (bytes.length > this.init.maxBundleBytes) bad(`the bundle is over this node's ${this.init.maxBundleBytes} byte limit`, RejectCode.OVERSIZE)
     if (bundleCid(bytes).toString() !== release.cid) bad('the bundle does not hash to the release\'s CID')
     let inBundle: Record<string, unknown>
     try {
@@ -183,12 +188,13 @@ export class SkillService {
     if (manifestDigest(inBundle) !== release.manifestDigest || manifestDigest(manifest) !== release.manifestDigest) bad('the manifest differs from the one in the bundle or the one signed')
     const body: SkillReleaseBody = { release, manifest }
     const spec = this.c.registry.get(skillRelease.type)!
-    if (!spec.validate(body)) bad(`the release is malformed: ${spec.validate.errors?.[0]?.instancePath ?? ''} ${spec.validate.errors?.[0]?.message ?? ''}`)
+    if (!spec.validate(body)) bad(`the release is malformed: ${spec.validate.errors?.[0]?.instancePath ?? ''} ${spec.validate.errors?.[0]?.message ?? ''}`, RejectCode.SCHEMA)
     try {
       await checkSkillRelease(body)
       this.c.index.admit(body)
     } catch (err: any) {
       if (!(err instanceof GossipActionError)) throw err
+      refused(err.reason)
       this.audit({ action: 'release.refused', subject: release.cid, details: { name: release.name, version: release.version, author: release.author, reason: err.reason, source: 'local' } })
       const code = PUBLISH_CODE[err.reason] ?? PublishErrorCode.INVALID
       const hint = code === PublishErrorCode.UNTRUSTED ? `; start the node with --trust-author ${release.author} (or add it to trust.authors)` : ''
@@ -196,11 +202,10 @@ export class SkillService {
     }
     await this.c.blobs.put(release.cid, bytes)
     await this.index(body, this.c.host.peerId.toString(), 'local')
-    let announced = true
-    await this.c.gossip.publish(skillRelease, body).catch((err) => {
-      // no peers yet: the release is indexed and peers learn it by index sync when they connect
-      announced = false
+    // no peers yet: the release is indexed and peers learn it by index sync when they connect
+    const announced = await this.c.gossip.publish(skillRelease, body).then(({ recipients }) => recipients > 0, (err) => {
       this.c.log.debug({ err: err.message }, 'skill release not gossiped')
+      return false
     })
     return { cid: release.cid, announced }
   }
