@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { isTerminal, taskView, TASK_STATES, type MemoryEngine, type TaskExecutor, type TaskOrigin, type TaskState, type TaskStore, type TaskWatchers } from '../tasks/index.js'
+import { taskSubmit } from '../../protocol/index.js'
 import { sendError } from './skill-routes.js'
 
 /**
@@ -15,9 +16,15 @@ export interface TaskRoutesComponents {
   self: string
 }
 
+const SUBMIT_FIELDS: ReadonlySet<string> = new Set(Object.keys((taskSubmit.schema as { properties: Record<string, unknown> }).properties))
+
 export function taskRoutes (c: TaskRoutesComponents) {
   return (app: FastifyInstance): void => {
     app.post('/v1/tasks', { bodyLimit: 2 * 1024 * 1024 }, async (req, reply) => {
+      // as strict as the stream's task-submit (the same fields; timeoutS and attempts may be left to the node)
+      const body = req.body
+      const unknown = body != null && typeof body === 'object' && !Array.isArray(body) ? Object.keys(body).filter(k => !SUBMIT_FIELDS.has(k)) : []
+      if (unknown.length > 0) return await reply.code(400).send({ statusCode: 400, code: 'ERR_USAGE', error: 'UsageError', message: `unknown field "${unknown[0]}": a task is {${[...SUBMIT_FIELDS].join(', ')}}` })
       try {
         const t = await c.origin.submit(req.body as any, c.self)
         return await reply.code(201).send({ id: t.id })

@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { homedir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { AasError, UsageError } from '../../protocol/errors.js'
 import { DEFAULT_API_PORT } from '../config/defaults.js'
 import type { RuntimeInfo } from '../node.js'
@@ -25,26 +24,60 @@ export class ApiError extends AasError {
 export interface ApiTarget {
   api?: string
   data?: string
+  /** A config file (`--config`); else `AAS_CONFIG`. */
+  config?: string
 }
 
-function normalise (value: string): string {
-  const url = /^https?:\/\//.test(value) ? value : `http://${value}`
+/**
+ * The one client-side way to name a node, for `--api` and `AAS_API` alike: a URL
+ * (`http://127.0.0.1:7401`, `https://aas.example/` behind a proxy) or `HOST:PORT`
+ * (`127.0.0.1:7401`, `[::1]:7401`), which means `http://HOST:PORT`.
+ */
+export function apiUrl (value: string, from = '--api'): string {
+  const bad = (): never => { throw new UsageError(`${from}: "${value}" is not a URL or HOST:PORT (e.g. http://127.0.0.1:${DEFAULT_API_PORT} or 127.0.0.1:${DEFAULT_API_PORT})`) }
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase()
+  if (scheme != null && scheme !== 'http' && scheme !== 'https') bad()
+  // without a scheme it must be HOST:PORT: "notaurl" is a mistake, not http://notaurl:80
+  if (scheme == null && !/^(\[[0-9a-f:.]+\]|[^\s:/[\]@]+):\d{1,5}$/i.test(value)) bad()
+  let url: URL
   try {
-    return new URL(url).toString().replace(/\/$/, '')
+    url = new URL(scheme != null ? value : `http://${value}`)
   } catch {
-    throw new UsageError(`--api: "${value}" is not a URL or HOST:PORT (e.g. http://127.0.0.1:${DEFAULT_API_PORT})`)
+    return bad()
   }
+  if (url.hostname === '' || url.username !== '' || url.search !== '' || url.hash !== '') bad()
+  return url.toString().replace(/\/$/, '')
 }
 
+/**
+ * The settings a client command reads (`--config FILE` or `AAS_CONFIG`, then `AAS_*`), checked
+ * as a node would check them. `AAS_API` is left out: for a client it names the node to talk to
+ * (a URL or HOST:PORT), not the address a node listens on.
+ */
+export async function clientConfig (target: Pick<ApiTarget, 'config' | 'data'>, env: NodeJS.ProcessEnv = process.env): Promise<import('../config/index.js').NodeConfig> {
+  const { resolveConfig } = await import('../config/index.js')
+  const { AAS_API: _api, ...rest } = env
+  const file = target.config ?? (env.AAS_CONFIG !== '' ? env.AAS_CONFIG : undefined)
+  return await resolveConfig({ file, env: rest, flags: target.data != null ? { dataDir: target.data } : {} })
+}
+
+/**
+ * A client finds its node at `--api`, else `AAS_API`, else where the node running on the
+ * data dir (`--data`, `AAS_DATA`, the config's `dataDir`, `~/.aas`) said its API is, else at
+ * the config's `api` (default `127.0.0.1:7401`).
+ */
 export async function resolveApiUrl (target: ApiTarget, env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  if (target.api != null) return normalise(target.api)
-  if (env.AAS_API != null && env.AAS_API !== '') return normalise(env.AAS_API)
-  const dataDir = resolve(target.data ?? env.AAS_DATA ?? join(homedir(), '.aas'))
+  if (target.api != null) return apiUrl(target.api, '--api')
+  if (env.AAS_API != null && env.AAS_API !== '') return apiUrl(env.AAS_API, 'AAS_API')
+  const config = await clientConfig(target, env)
   try {
-    const runtime = JSON.parse(await readFile(join(dataDir, RUNTIME_FILE), 'utf8')) as RuntimeInfo
-    if (typeof runtime.api === 'string') return normalise(runtime.api)
-  } catch { /* no node running there: fall back to the default */ }
-  return `http://127.0.0.1:${DEFAULT_API_PORT}`
+    const runtime = JSON.parse(await readFile(join(config.dataDir, RUNTIME_FILE), 'utf8')) as RuntimeInfo
+    if (typeof runtime.api === 'string') return apiUrl(runtime.api, join(config.dataDir, RUNTIME_FILE))
+  } catch (err) {
+    if (err instanceof UsageError) throw err
+    /* no node running there: the configured address */
+  }
+  return apiUrl(config.api, 'api')
 }
 
 interface ApiRequestInit { method?: string, body?: unknown }

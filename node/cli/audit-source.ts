@@ -1,6 +1,5 @@
 import { access, readFile } from 'node:fs/promises'
-import { homedir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { decodeCanonical, UsageError, type AuditCheckpoint } from '../../protocol/index.js'
@@ -8,7 +7,7 @@ import { AuditError, AuditErrorCode, CHECKPOINT_KEY, iterateEntries } from '../a
 import type { AuditPage } from '../api/index.js'
 import { IDENTITY_FILE } from '../identity.js'
 import { Bucket, NodeStore, type Db } from '../store/index.js'
-import { ApiError, apiLines, apiRequest, resolveApiUrl, RUNTIME_FILE } from './api-client.js'
+import { ApiError, apiLines, apiRequest, clientConfig, resolveApiUrl, RUNTIME_FILE } from './api-client.js'
 
 /**
  * Where `aas audit` reads a node's log: the LevelDB of a stopped node's data dir, opened
@@ -33,15 +32,15 @@ export interface AuditSource {
   close: () => Promise<void>
 }
 
-export interface AuditTarget { api?: string, data?: string }
+export interface AuditTarget { api?: string, data?: string, config?: string }
 
 /**
  * `--api` → that node; `--data` → that data dir (its node's API if the node runs); else
- * `AAS_API`; else `AAS_DATA` or `~/.aas` as for `--data`.
+ * `AAS_API`; else `AAS_DATA`, the `dataDir` of `AAS_CONFIG`'s file, or `~/.aas` as for `--data`.
  */
 export async function openAuditSource (target: AuditTarget, env: NodeJS.ProcessEnv = process.env): Promise<AuditSource> {
   if (target.api != null || (target.data == null && env.AAS_API != null && env.AAS_API !== '')) return await apiSource(await resolveApiUrl(target, env))
-  const dir = resolve(target.data ?? env.AAS_DATA ?? join(homedir(), '.aas'))
+  const dir = (await clientConfig(target, env)).dataDir
   try {
     await access(join(dir, 'db', 'CURRENT'))
   } catch {

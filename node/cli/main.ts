@@ -12,20 +12,30 @@ export const EXIT_OK = 0
 export const EXIT_FAILED = 1
 export const EXIT_USAGE = 2
 
+/**
+ * A usage error commander reports, as the one line the README promises: the message and
+ * where to read the usage (not a second line of help).
+ */
+function usageLine (cmd: Command): (str: string, write: (str: string) => void) => void {
+  return (str, write) => {
+    const names: string[] = []
+    for (let c: Command | null = cmd; c != null; c = c.parent) names.unshift(c.name())
+    write(`aas: ${str.replace(/^error: /, '').trim().split('\n')[0]} (see: ${names.join(' ')} --help)\n`)
+  }
+}
+
 export function buildProgram (): Command {
   const program = new Command('aas')
   program
     .description('AAS: a peer-to-peer mesh of small, sandboxed agents that do repetitive digital work')
     .version(VERSION, '-V, --version')
     .option('--debug', 'print stack traces with errors')
-    .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ outputError: (str, write) => { write(`aas: ${str.replace(/^error: /, '')}`) } })
+    .configureOutput({ outputError: usageLine(program) })
     .exitOverride()
   for (const register of commands) register(program)
   program.commands.forEach(function seal (cmd: Command): void {
     cmd.exitOverride()
-    cmd.showHelpAfterError('(run with --help for usage)')
-    cmd.configureOutput({ outputError: (str, write) => { write(`aas: ${str.replace(/^error: /, '')}`) } })
+    cmd.configureOutput({ outputError: usageLine(cmd) })
     cmd.commands.forEach(seal)
   })
   return program

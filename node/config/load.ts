@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { resolve } from 'node:path'
-import { Ajv } from 'ajv'
+import { Ajv, type ErrorObject } from 'ajv'
 import { multiaddr } from '@multiformats/multiaddr'
 import { NodeConfigSchema, type NodeConfig } from './schema.js'
 import { defaultNodeConfig } from './defaults.js'
@@ -85,12 +85,32 @@ function expandHome (path: string): string {
   return path === '~' || path.startsWith('~/') ? homedir() + path.slice(1) : path
 }
 
-/** Parses `HOST:PORT` (IPv6 as `[::1]:7401`). */
+/**
+ * Parses the address a node's API listens on: `HOST:PORT` (IPv6 as `[::1]:7401`), or the
+ * same written as the URL clients use, `http://HOST:PORT` (so one `AAS_API` serves a node and
+ * its clients). A URL with a path, a query or another scheme names no listen address.
+ */
 export function parseHostPort (value: string, field = 'api'): { host: string, port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value)
+  const m = /^(?:http:\/\/)?(?:\[([^\]]+)\]|([^:[\]/]+)):(\d{1,5})\/?$/.exec(value)
   const port = m == null ? NaN : Number(m[3])
-  if (m == null || port > 65535) throw new ConfigError(`${field}: "${value}" is not HOST:PORT (e.g. 127.0.0.1:7401)`)
+  if (m == null || port > 65535) throw new ConfigError(`${field}: "${value}" is not HOST:PORT (e.g. 127.0.0.1:7401) or http://HOST:PORT`)
   return { host: m[1] ?? m[2], port }
+}
+
+/** `HOST:PORT` of a parsed listen address. */
+function hostPort ({ host, port }: { host: string, port: number }): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+}
+
+/** One line for ajv's first error: the field and what is wrong, with the allowed values of a choice. */
+function describeError (errors: ErrorObject[]): string {
+  const e = errors[0]
+  const field = (e?.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.') || 'config'
+  if (e?.keyword === 'additionalProperties') return `${field}: unknown setting "${String(e.params.additionalProperty)}"`
+  // a choice (a union of constants) fails as one `const` error per branch, then `anyOf`
+  const allowed = errors.filter(x => x.instancePath === e?.instancePath && x.keyword === 'const').map(x => JSON.stringify(x.params.allowedValue))
+  if (allowed.length > 0 || e?.keyword === 'anyOf') return `${field}: must be one of ${allowed.length > 0 ? allowed.join(', ') : 'the allowed values'}`
+  return `${field}: ${e?.message ?? 'is invalid'}`
 }
 
 function checkMultiaddrs (field: string, values: string[]): void {
@@ -109,16 +129,8 @@ export async function resolveConfig (init: ResolveConfigInit = {}): Promise<Node
   config = merge(config, configFromEnv(init.env ?? {}))
   config = merge(config, init.flags)
 
-  if (!validateConfig(config)) {
-    const e = validateConfig.errors?.[0]
-    const field = (e?.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.') || 'config'
-    const detail = e?.keyword === 'additionalProperties'
-      ? `unknown setting "${String(e.params.additionalProperty)}"`
-      : e?.keyword === 'anyOf' ? 'is not one of the allowed values' : (e?.message ?? 'is invalid')
-    throw new ConfigError(`${field}: ${detail}`)
-  }
+  if (!validateConfig(config)) throw new ConfigError(describeError(validateConfig.errors ?? []))
   checkMultiaddrs('listen', config.listen)
   checkMultiaddrs('bootstrap', config.bootstrap)
-  parseHostPort(config.api)
-  return { ...config, dataDir: resolve(expandHome(config.dataDir)) }
+  return { ...config, api: hostPort(parseHostPort(config.api)), dataDir: resolve(expandHome(config.dataDir)) }
 }

@@ -14,6 +14,8 @@ export interface TestCaseReport {
   durationMs: number
   reason?: string
   output?: unknown
+  /** A failed case's `expect`, beside what it got. */
+  expected?: unknown
 }
 
 export interface TestReport {
@@ -37,9 +39,15 @@ export async function testSkill (dir: string, runner = new SandboxRunner()): Pro
       passed,
       status: r.status,
       durationMs: r.durationMs,
-      ...(passed ? {} : { reason: r.status === 'succeeded' ? `got ${JSON.stringify(r.output).slice(0, 300)}` : (r.error ?? r.status), output: r.output })
+      ...(passed ? {} : { reason: r.status === 'succeeded' ? `expected ${brief(t.expect)}, got ${brief(r.output)}` : (r.error ?? r.status), output: r.output, expected: t.expect })
     })
   }
   const passed = cases.filter(c => c.passed).length
   return { name: manifest.name, version: manifest.version, ok: passed === cases.length, passed, cases }
+}
+
+/** A value as JSON, cut to a length a terminal line can show. */
+function brief (v: unknown): string {
+  const text = JSON.stringify(v) ?? 'undefined'
+  return text.length > 300 ? `${text.slice(0, 300)}…` : text
 }

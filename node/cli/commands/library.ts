@@ -34,7 +34,7 @@ export function registerLibrary (program: Command): void {
   apiOptions(skill.command('publish <dir>'))
     .description("lint, test in the sandbox, pack, sign with the author key, store on the node and announce")
     .requiredOption('--key <file>', 'author key (aas keys new)')
-    .option('--config <file>', 'node config file whose sandbox policy applies to the tests')
+    .option('--config <file>', 'node config file whose sandbox policy applies to the tests [env AAS_CONFIG]')
     .option('--json', 'print {name, version, cid, size, author, announced} as JSON')
     .action(async (dir: string, opts) => {
       const [{ packSkill }, { loadAuthorKey }, { testSkill }, { signRelease, manifestDigest }] = await Promise.all([

@@ -44,12 +44,12 @@ function positive (flag: string) {
 }
 
 /**
- * A sandbox runner with the node's policy (config file, then `AAS_*` environment): the same
+ * A sandbox runner with the node's policy (`--config` or `AAS_CONFIG`, then `AAS_*` environment): the same
  * limits and images a node would apply, so a local run shows what the mesh would do.
  */
 export async function configuredRunner (configFile?: string): Promise<import('../../../skills/sandbox/index.js').SandboxRunner> {
-  const [{ resolveConfig }, { SandboxRunner }] = await Promise.all([import('../../config/index.js'), import('../../../skills/sandbox/index.js')])
-  const config = await resolveConfig({ file: configFile, env: process.env })
+  const [{ clientConfig }, { SandboxRunner }] = await Promise.all([import('../api-client.js'), import('../../../skills/sandbox/index.js')])
+  const config = await clientConfig({ config: configFile })
   return new SandboxRunner({ ...config.sandbox })
 }
 
@@ -79,7 +79,7 @@ export function registerSkill (program: Command): void {
     .option('--timeout <s>', 'wall-clock timeout in seconds (capped by policy)', positive('--timeout'))
     .option('--memory <mb>', 'memory limit in MB (capped by policy)', positive('--memory'))
     .option('--output-dir <dir>', 'copy the files the skill leaves in /output here')
-    .option('--config <file>', 'node config file whose sandbox policy applies')
+    .option('--config <file>', 'node config file whose sandbox policy applies [env AAS_CONFIG]')
     .option('--api <url>', 'node to fetch NAME[@RANGE]|CID through [default: the node on --data, env AAS_API]')
     .option('--data <dir>', 'data directory of the local node [default: ~/.aas]')
     .option('--json', 'print the run result as one JSON object')
@@ -102,7 +102,7 @@ export function registerSkill (program: Command): void {
 
   skill.command('test <dir>')
     .description("run every test case of the skill's manifest in the sandbox")
-    .option('--config <file>', 'node config file whose sandbox policy applies')
+    .option('--config <file>', 'node config file whose sandbox policy applies [env AAS_CONFIG]')
     .option('--json', 'print the report as JSON')
     .action(async (dir: string, opts) => {
       const { testSkill } = await import('../../../skills/sandbox/test-skill.js')

@@ -9,9 +9,8 @@ import { readInput } from './skill.js'
  * uses the HTTP API; `--node MULTIADDR` makes the CLI a libp2p peer with its own key that
  * submits over the task stream protocol, and that node becomes the task's origin.
  */
-interface TaskView { id: string, state: string, executor: string | null, attempts: number, output: unknown, error: string | null, durationMs: number | null, history?: unknown[], skill: { name: string, version: string } }
-
-const TERMINAL = new Set(['succeeded', 'failed', 'cancelled'])
+interface HistoryLine { at: number, state: string, attempt: number, executor?: string, detail?: string }
+interface TaskView { id: string, state: string, executor: string | null, attempts: number, output: unknown, error: string | null, durationMs: number | null, history?: HistoryLine[], skill: { name: string, version: string } }
 
 class TaskFailed extends AasError {
   constructor (message: string) {
@@ -71,19 +70,26 @@ async function client (opts: { node?: string, api?: string, data?: string }): Pr
   }
 }
 
-const human = (t: TaskView): string => [
+const human = (t: TaskView, withHistory = false): string => [
   `${t.id}  ${t.state}  ${t.skill.name}@${t.skill.version}`,
   `  executor ${t.executor ?? '-'}   attempts ${t.attempts}${t.durationMs != null ? `   ${t.durationMs} ms` : ''}`,
   ...(t.error != null ? [`  error    ${t.error}`] : []),
-  ...(t.state === 'succeeded' ? [`  output   ${JSON.stringify(t.output)}`] : [])
+  ...(t.state === 'succeeded' ? [`  output   ${JSON.stringify(t.output)}`] : []),
+  ...(withHistory && t.history != null && t.history.length > 0 ? ['  history', ...t.history.map(historyLine)] : [])
 ].join('\n')
+
+/** One history entry: when, what, which attempt, on whom, and why. */
+const historyLine = (h: HistoryLine): string =>
+  `    ${new Date(h.at).toISOString()}  ${h.state.padEnd(14)}  attempt ${h.attempt}${h.executor != null ? `  ${h.executor}` : ''}${h.detail != null ? `  ${h.detail}` : ''}`
 
 export function registerTask (program: Command): void {
   const task = program.command('task').description('submit tasks to the mesh and follow them')
-  const target = (cmd: Command): Command => cmd
-    .option('--node <multiaddr>', 'submit as a libp2p peer to this node (…/p2p/<id>); it becomes the origin')
-    .option('--api <url>', 'or use this node\'s HTTP API [default: the local node]')
-    .option('--data <dir>', 'data directory of the local node [default: ~/.aas]')
+  const api = (cmd: Command): Command => cmd
+    .option('--api <url>', 'the node\'s HTTP API, a URL or HOST:PORT [default: the node on --data, env AAS_API]')
+    .option('--data <dir>', 'data directory of the local node [default: ~/.aas, env AAS_DATA]')
+  // over a stream only submit and status exist (task-submit, task-status); the rest is API only
+  const target = (cmd: Command): Command => api(cmd
+    .option('--node <multiaddr>', 'talk to this node as a libp2p peer (…/p2p/<id>); a task submitted so has it as its origin'))
 
   target(task.command('submit'))
     .description('submit a task; prints its id, or with --wait its outcome')
@@ -99,8 +105,10 @@ export function registerTask (program: Command): void {
       try {
         const id = await c.submit({ skill: opts.skill, input, timeoutS: opts.timeout, attempts: opts.attempts })
         if (opts.wait !== true) { emit(opts.json === true, { id }, () => id); return }
+        const { TASK_TERMINAL_STATES } = await import('../../../protocol/index.js')
+        const ended = (state: string): boolean => (TASK_TERMINAL_STATES as readonly string[]).includes(state)
         let t = await c.status(id)
-        while (!TERMINAL.has(t.state)) {
+        while (!ended(t.state)) {
           await new Promise(resolve => setTimeout(resolve, 200))
           t = await c.status(id)
         }
@@ -119,27 +127,27 @@ export function registerTask (program: Command): void {
       const c = await client(opts)
       try {
         const t = await c.status(id)
-        emit(opts.json === true, t, () => human(t))
+        emit(opts.json === true, t, () => human(t, true))
       } finally { await c.close() }
     })
 
-  target(task.command('list'))
+  api(task.command('list'))
     .description('list the tasks this node is the origin of')
-    .option('--state <state>', 'only tasks in this state (offered, assigned, succeeded, failed, cancelled)')
+    .option('--state <state>', 'only tasks in this state (offered, assigned, succeeded, failed, cancelled, …)')
     .option('--json', 'print an array')
     .action(async (opts) => {
-      if (opts.node != null) throw new UsageError('task list works through the API: use --api URL')
+      const { TASK_STATES } = await import('../../tasks/index.js')
+      if (opts.state != null && !(TASK_STATES as string[]).includes(opts.state)) throw new UsageError(`--state: "${String(opts.state)}" is not a task state (${TASK_STATES.join(', ')})`)
       const url = await resolveApiUrl(opts)
       const q = opts.state != null ? `?state=${encodeURIComponent(opts.state)}` : ''
       const list = await apiRequest<TaskView[]>(url, `/v1/tasks${q}`)
       emit(opts.json === true, list, () => list.length === 0 ? 'no tasks' : list.map(t => `${t.id}  ${t.state.padEnd(9)}  ${t.skill.name}@${t.skill.version}  ${t.executor?.slice(-8) ?? '-'}`).join('\n'))
     })
 
-  target(task.command('watch <id>'))
+  api(task.command('watch <id>'))
     .description('print each state change of a task as it happens, until it ends')
     .option('--json', 'one JSON object per change')
     .action(async (id: string, opts) => {
-      if (opts.node != null) throw new UsageError('task watch works through the API: use --api URL')
       const url = await resolveApiUrl(opts)
       let last: TaskView | undefined
       for await (const t of apiLines(url, `/v1/tasks/${encodeURIComponent(id)}/watch`) as AsyncIterable<TaskView>) {
@@ -149,11 +157,10 @@ export function registerTask (program: Command): void {
       if (last != null && last.state !== 'succeeded') process.exitCode = 1
     })
 
-  target(task.command('cancel <id>'))
+  api(task.command('cancel <id>'))
     .description('cancel a task this node is the origin of')
     .option('--json', 'print the task')
     .action(async (id: string, opts) => {
-      if (opts.node != null) throw new UsageError('task cancel works through the API: use --api URL')
       const url = await resolveApiUrl(opts)
       const t = await apiRequest<TaskView>(url, `/v1/tasks/${encodeURIComponent(id)}/cancel`, { method: 'POST', body: {} })
       emit(opts.json === true, t, () => `${t.id}  ${t.state}`)
