@@ -219,7 +219,7 @@ export class AasNode {
     this.taskState.on(taskMetrics(this.metrics, () => this.taskStore.open.values()))
     this.closers.push(() => { this.origin.stop() })
     await this.executor.start()
-    this.closers.push(() => { this.executor.stop() })
+    this.closers.push(async () => { await this.executor.stop() })
     this.gossip.start()
     this.closers.push(() => { this.gossip.stop() })
     this.mesh.start()

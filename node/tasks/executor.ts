@@ -48,6 +48,8 @@ export class TaskExecutor {
   private readonly pending = new Map<string, PendingResult>()
   private retryTimer: NodeJS.Timeout | undefined
   private stopped = false
+  /** Claims in flight, each until its run has ended and its sandbox is gone: stop waits for them. */
+  private readonly claims = new Set<Promise<void>>()
 
   constructor (private readonly c: ExecutorComponents, private readonly init: ExecutorInit) {}
 
@@ -68,10 +70,16 @@ export class TaskExecutor {
     void this.deliverPending()
   }
 
-  stop (): void {
+  /**
+   * Aborts every run and waits until each has ended: a run's sandbox container is removed by
+   * the run itself, so a node that exits before its runs end would leave containers behind.
+   */
+  async stop (): Promise<void> {
     this.stopped = true
     clearInterval(this.retryTimer)
+    this.queue.clear()
     for (const r of this.running.values()) r.abort.abort()
+    await Promise.allSettled([...this.claims])
   }
 
   /** An offer heard on gossip (or from this node's own origin). */
@@ -98,7 +106,7 @@ export class TaskExecutor {
   }
 
   private pump (): void {
-    while (this.busy < this.init.slots && this.queue.size > 0) {
+    while (!this.stopped && this.busy < this.init.slots && this.queue.size > 0) {
       const [taskId, offer] = this.queue.entries().next().value as [string, Offer]
       this.queue.delete(taskId)
       if (offer.body.deadline < this.c.now() || this.running.has(taskId)) continue
@@ -108,7 +116,10 @@ export class TaskExecutor {
         continue
       }
       this.reserved++
-      void this.claim(offer).finally(() => { this.reserved--; this.pump() })
+      const claim: Promise<void> = this.claim(offer)
+        .catch((err) => { this.c.log.warn({ task: taskId, err: err.message }, 'run failed') })
+        .finally(() => { this.claims.delete(claim); this.reserved--; this.pump() })
+      this.claims.add(claim)
     }
   }
 
@@ -125,6 +136,7 @@ export class TaskExecutor {
     }
     this.c.metrics.taskClaims.inc({ result: answer.won ? 'won' : 'lost' })
     if (!answer.won) return
+    if (this.stopped) return // won as the node stopped: the lease runs out and the task is offered again
     const abort = new AbortController()
     this.running.set(body.taskId, { attempt: body.attempt, abort })
     this.c.metrics.executorRunning.set(this.running.size)
@@ -162,6 +174,8 @@ export class TaskExecutor {
     const key = `r!${body.taskId}!${body.attempt}`
     const pending: PendingResult = { origin, envelope, deadline: body.deadline, tries: 0 }
     await this.c.db.put(key, encodeCanonical(pending))
+    // stopping: the result is kept and delivered after the restart, not now against the clock
+    if (this.stopped) return
     this.pending.set(key, pending)
     await this.deliver(key, pending)
   }
