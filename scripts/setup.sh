@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine to run AAS: system packages (Podman + runc for the
 # sandboxes, Prometheus's promtool for the metrics check, iproute2 and libfaketime for the partition and clock tests), npm dependencies (which also
-# compiles the TypeScript), and the offline runtime images. Idempotent: run it again any time.
+# compiles the TypeScript), the offline runtime images, and the `aas` command on the PATH.
+# Idempotent: run it again any time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,4 +32,23 @@ fi
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 
 bash scripts/build-images.sh
-echo "setup: done. Start a node with: npx aas node start" >&2
+
+# `aas` on the PATH: a symbolic link to this clone's bin/aas.js (Node follows it back here, so
+# dist/ and node_modules/ are found), in /usr/local/bin as root, else in ~/.local/bin. A link
+# to another clone is moved to this one; a file that is not a link is left alone.
+chmod 0755 bin/aas.js
+if [ "$(id -u)" -eq 0 ]; then bindir=/usr/local/bin; else bindir="$HOME/.local/bin"; fi
+link="$bindir/aas"
+target="$PWD/bin/aas.js"
+mkdir -p "$bindir"
+if [ -e "$link" ] && [ ! -L "$link" ]; then
+  echo "setup: $link exists and is not a link; leaving it (run this clone's bin/aas.js instead)" >&2
+elif [ "$(readlink "$link" 2>/dev/null)" != "$target" ]; then
+  ln -sfn "$target" "$link"
+  echo "setup: $link -> $target" >&2
+fi
+case ":$PATH:" in
+  *":$bindir:"*) ;;
+  *) echo "setup: $bindir is not on your PATH; add it (e.g. export PATH=\"$bindir:\$PATH\")" >&2 ;;
+esac
+echo "setup: done. Start a node with: aas node start" >&2

@@ -24,10 +24,10 @@ export function childEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv
 export interface CliResult { code: number | null, stdout: string, stderr: string }
 
 /** Runs `aas ARGS…` to completion. */
-export async function runCli (args: string[], opts: { env?: Record<string, string>, timeoutMs?: number, input?: string, uid?: number, gid?: number } = {}): Promise<CliResult> {
+export async function runCli (args: string[], opts: { env?: Record<string, string>, timeoutMs?: number, input?: string, uid?: number, gid?: number, cwd?: string } = {}): Promise<CliResult> {
   return await new Promise((resolve, reject) => {
     const ids = opts.uid != null ? { uid: opts.uid, gid: opts.gid ?? opts.uid } : {}
-    const child = spawn(process.execPath, [AAS_BIN, ...args], { env: childEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'], ...ids })
+    const child = spawn(process.execPath, [AAS_BIN, ...args], { env: childEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd, ...ids })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => { stdout += String(d) })
