@@ -27,7 +27,8 @@ export function defaultNodeConfig (): NodeConfig {
       maxStdoutBytes: sb.maxStdoutBytes,
       maxInputBytes: sb.maxInputBytes,
       tmpMB: sb.tmpMB,
-      allowUnenforcedLimits: sb.allowUnenforcedLimits
+      allowUnenforcedLimits: sb.allowUnenforcedLimits,
+      cgroupParent: sb.cgroupParent
     },
     skills: { maxBundleBytes: fetch.maxBytes, fetchTimeoutS: fetch.timeoutMs / 1000, fetchStallS: fetch.stallMs / 1000 },
     tasks: {

@@ -52,7 +52,9 @@ export const SandboxConfigSchema = Type.Object({
   /** Size of the /tmp tmpfs. */
   tmpMB: Type.Integer({ minimum: 1, maximum: 65_536 }),
   /** Run even where the host cannot enforce limits (rootless Podman on cgroup v1). */
-  allowUnenforcedLimits: Type.Boolean()
+  allowUnenforcedLimits: Type.Boolean(),
+  /** The cgroup each run gets its own cgroup under (e.g. the sandboxes' systemd slice). */
+  cgroupParent: Type.String({ pattern: '^(/[A-Za-z0-9_.-]+)+$', not: { pattern: '(^|/)\\.\\.?(/|$)' }, maxLength: 256 })
 }, { additionalProperties: false })
 
 export const SkillsConfigSchema = Type.Object({
