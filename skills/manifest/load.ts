@@ -1,6 +1,6 @@
 import { lstat, readFile, readdir, realpath } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve, sep } from 'node:path'
-import { Ajv } from 'ajv'
+import { Ajv, type ErrorObject } from 'ajv'
 import { manifestSchema, type Manifest } from './schema.js'
 import { ManifestError } from './errors.js'
 import { compileSkillSchema } from './skill-schemas.js'
@@ -15,33 +15,67 @@ const MAX_MANIFEST_BYTES = 256 * 1024
 
 const ajv = new Ajv({ allErrors: false, strict: false })
 const validate = ajv.compile<Manifest>(manifestSchema)
+// the same schema, compiled to report every problem at once (`aas skill lint`)
+const validateAll = new Ajv({ allErrors: true, strict: false }).compile<Manifest>(manifestSchema)
+
+/** One thing wrong with a skill folder, named by the field (or file) at fault. */
+export interface ManifestProblem { field: string, message: string }
 
 function fieldOf (path: string): string {
   return path.replace(/^\//, '').replaceAll('/', '.') || '(top level)'
 }
 
-export function validateManifest (value: unknown, where = MANIFEST_FILE): Manifest {
-  if (!validate(value)) {
-    const e = validate.errors?.[0]
-    const field = e?.keyword === 'required' ? String(e.params.missingProperty) : e?.keyword === 'additionalProperties' ? String(e.params.additionalProperty) : fieldOf(e?.instancePath ?? '')
-    const why = e?.keyword === 'required'
-      ? 'is missing'
-      : e?.keyword === 'additionalProperties' ? 'is not a known field' : `${e?.message ?? 'is invalid'}`
-    throw new ManifestError(`${where}: field "${field}" ${why}`, 'ERR_MANIFEST_SCHEMA', field)
-  }
+/** An Ajv error as the field it names and why (`"version" is missing`). */
+function describe (e: ErrorObject | undefined): ManifestProblem {
+  const at = (e?.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.')
+  const under = (prop: string): string => at === '' ? prop : `${at}.${prop}`
+  if (e?.keyword === 'required') return { field: under(String(e.params.missingProperty)), message: 'is missing' }
+  if (e?.keyword === 'additionalProperties') return { field: under(String(e.params.additionalProperty)), message: 'is not a known field' }
+  return { field: fieldOf(e?.instancePath ?? ''), message: e?.message ?? 'is invalid' }
+}
+
+/** Its own `inputSchema`/`outputSchema` must compile: a broken schema is the author's error. */
+function skillSchemaProblems (value: Record<string, unknown>): ManifestProblem[] {
+  const out: ManifestProblem[] = []
   for (const key of ['inputSchema', 'outputSchema'] as const) {
     const schema = value[key]
-    if (schema == null) continue
+    if (schema == null || typeof schema !== 'object' || Array.isArray(schema)) continue
     try {
-      compileSkillSchema(schema) // a broken schema is the author's error
+      compileSkillSchema(schema)
     } catch (err: any) {
-      throw new ManifestError(`${where}: field "${key}" is not a valid JSON Schema: ${err.message}`, 'ERR_MANIFEST_SCHEMA', key)
+      out.push({ field: key, message: `is not a valid JSON Schema: ${String(err.message)}` })
     }
   }
+  return out
+}
+
+export function validateManifest (value: unknown, where = MANIFEST_FILE): Manifest {
+  if (!validate(value)) {
+    const p = describe(validate.errors?.[0])
+    throw new ManifestError(`${where}: field "${p.field}" ${p.message}`, 'ERR_MANIFEST_SCHEMA', p.field)
+  }
+  const broken = skillSchemaProblems(value as unknown as Record<string, unknown>)[0]
+  if (broken != null) throw new ManifestError(`${where}: field "${broken.field}" ${broken.message}`, 'ERR_MANIFEST_SCHEMA', broken.field)
   return value
 }
 
+/** Every problem of a parsed `skill.json` against the schema, and of its own schemas; [] when none. */
+export function manifestProblems (value: unknown): ManifestProblem[] {
+  const out = validateAll(value) ? [] : (validateAll.errors ?? []).map(describe)
+  if (value != null && typeof value === 'object' && !Array.isArray(value)) out.push(...skillSchemaProblems(value as Record<string, unknown>))
+  return out
+}
+
 export async function loadManifest (dir: string): Promise<Manifest> {
+  const { root, file, value } = await readManifestFile(dir)
+  const manifest = validateManifest(value, file)
+  await checkEntrypoint(root, manifest.entrypoint)
+  await checkTree(root)
+  return manifest
+}
+
+/** The folder's `skill.json` parsed, not yet validated; ManifestError when there is none to parse. */
+export async function readManifestFile (dir: string): Promise<{ root: string, file: string, value: unknown }> {
   const root = resolve(dir)
   const st = await lstat(root).catch(() => null)
   if (st == null || !st.isDirectory()) throw new ManifestError(`${dir} is not a skill folder (no such directory)`, 'ERR_SKILL_DIR')
@@ -56,16 +90,13 @@ export async function loadManifest (dir: string): Promise<Manifest> {
   } catch (err: any) {
     throw new ManifestError(`${file} is not valid JSON: ${err.message}`, 'ERR_MANIFEST_JSON')
   }
-  const manifest = validateManifest(value, file)
-  await checkEntrypoint(root, manifest.entrypoint)
-  await checkTree(root)
-  return manifest
+  return { root, file, value }
 }
 
 const MAX_SKILL_FILES = 2000
 
 /** Every entry of the folder must be a regular file or a directory: no symlinks, devices, sockets. */
-async function checkTree (root: string): Promise<void> {
+export async function checkTree (root: string): Promise<void> {
   let count = 0
   const walk = async (dir: string): Promise<void> => {
     for (const entry of await readdir(dir, { withFileTypes: true })) {
@@ -80,7 +111,7 @@ async function checkTree (root: string): Promise<void> {
   await walk(root)
 }
 
-async function checkEntrypoint (root: string, entrypoint: string): Promise<void> {
+export async function checkEntrypoint (root: string, entrypoint: string): Promise<void> {
   if (isAbsolute(entrypoint) || entrypoint.split(/[/\\]/).includes('..')) {
     throw new ManifestError(`skill.json: field "entrypoint" must be a path inside the skill folder, not "${entrypoint}"`, 'ERR_ENTRYPOINT', 'entrypoint')
   }

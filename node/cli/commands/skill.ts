@@ -2,6 +2,7 @@ import { readFile, stat } from 'node:fs/promises'
 import { Command } from 'commander'
 import { AasError, UsageError } from '../../../protocol/errors.js'
 import { emit } from '../output.js'
+import { registerSkillAuthoring } from './skill-init.js'
 
 /**
  * The `aas skill` group. Other files attach more subcommands with `skillCommand(program)`,
@@ -113,4 +114,6 @@ export function registerSkill (program: Command): void {
       ].join('\n'))
       if (!report.ok) process.exitCode = 1
     })
+
+  registerSkillAuthoring(skill)
 }
