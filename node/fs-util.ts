@@ -1,4 +1,4 @@
-import { open, rename, unlink, mkdir, access, stat } from 'node:fs/promises'
+import { open, rename, unlink, mkdir, access, stat, chmod } from 'node:fs/promises'
 import { constants } from 'node:fs'
 import { dirname, basename, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -32,12 +32,17 @@ export async function writeFileAtomic (path: string, data: Uint8Array | string |
   try { await dir.sync() } finally { await dir.close() }
 }
 
-/** Creates the data dir (0700) when missing and checks that it is a usable directory. */
+/**
+ * Creates the data dir (0700) when missing and checks that it is a usable directory. An existing
+ * one of ours that others may enter is closed to them (0700): its LevelDB holds password hashes
+ * and TOTP secrets, whose files LevelDB creates with the umask's mode.
+ */
 export async function prepareDataDir (dir: string): Promise<void> {
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 })
     const s = await stat(dir)
     if (!s.isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' })
+    if ((s.mode & 0o077) !== 0 && s.uid === process.getuid?.()) await chmod(dir, 0o700)
     await access(dir, constants.R_OK | constants.W_OK | constants.X_OK)
   } catch (err: any) {
     const why = err.code === 'EACCES' || err.code === 'EPERM'

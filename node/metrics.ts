@@ -193,6 +193,12 @@ export function createMetrics (init: MetricsInit = {}) {
       help: 'Seq of the last audit entry on disk',
       registers: [registry]
     }),
+    authLogins: new Counter<'result'>({
+      name: 'aas_auth_logins_total',
+      help: 'Login attempts, by result (ok, bad-credentials, throttled, locked, disabled)',
+      labelNames: ['result'],
+      registers: [registry]
+    }),
     skillFetchSeconds: new Histogram({
       name: 'aas_skill_fetch_seconds',
       help: 'Time to fetch and verify one bundle from a provider',

@@ -14,7 +14,8 @@ import { createLogger, type Logger } from './log.js'
 import { createHost, defaultMaxGossipFrameBytes, type Host } from './p2p/host.js'
 import { GossipRouter } from './gossip/index.js'
 import { MeshKeeper } from './mesh/index.js'
-import { ApiServer, auditRoutes, nodeRoutes, nodeInfo, skillRoutes, taskRoutes, type NodeInfo } from './api/index.js'
+import { ApiServer, auditRoutes, authRoutes, nodeRoutes, nodeInfo, skillRoutes, taskRoutes, userRoutes, type NodeInfo } from './api/index.js'
+import { Auth, removeApiToken, writeApiToken } from './auth/index.js'
 import { Bucket } from './store/index.js'
 import { BlobStore } from '../skills/store/index.js'
 import { TrustPolicy } from '../federation/index.js'
@@ -67,6 +68,7 @@ export class AasNode {
   signer!: Signer
   audit!: AuditLog
   rejects!: RejectAuditor
+  auth!: Auth
   host!: Host
   gossip!: GossipRouter
   mesh!: MeshKeeper
@@ -131,6 +133,10 @@ export class AasNode {
     this.rejects = new RejectAuditor({ audit: this.audit })
     this.rejects.start()
     this.closers.push(() => { this.rejects.stop() })
+    this.auth = new Auth({ store: this.store, audit: this.audit, metrics: this.metrics, log: this.log.child({ part: 'auth' }) }, { sessionTtlMs: config.auth.sessionTtlS * 1000 })
+    await this.auth.open()
+    this.auth.start()
+    this.closers.push(() => { this.auth.stop() })
 
     this.blobs = new BlobStore(config.dataDir)
     await this.blobs.open()
@@ -226,7 +232,11 @@ export class AasNode {
     this.closers.push(() => { this.mesh.stop() })
 
     this.startedAt = Date.now()
+    const apiToken = await writeApiToken(config.dataDir)
+    this.closers.push(async () => { await removeApiToken(config.dataDir) })
     this.api = new ApiServer({ listen: config.api }, [
+      authRoutes({ auth: this.auth }, { secureCookies: config.auth.secureCookies, loginPerMinute: config.auth.loginPerMinute }),
+      userRoutes({ auth: this.auth, token: apiToken }),
       auditRoutes({ audit: this.audit, db: this.store.sublevel(Bucket.audit) }),
       nodeRoutes({ host: this.host, mesh: this.mesh, registry: this.metrics.registry, startedAt: this.startedAt }),
       skillRoutes({ skills: this.skills, index: this.skillIndex, maxBundleBytes: config.skills.maxBundleBytes }),

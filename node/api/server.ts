@@ -1,4 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify'
+import cookie from '@fastify/cookie'
+import formbody from '@fastify/formbody'
 import { parseHostPort } from '../config/index.js'
 import { ListenError } from '../errors.js'
 
@@ -24,6 +26,9 @@ export class ApiServer {
   constructor (init: ApiServerInit, routes: RoutePlugin[]) {
     this.init = init
     this.app = Fastify({ logger: false, bodyLimit: init.bodyLimit ?? 1024 * 1024 })
+    // cookies (the login session) and HTML forms (the reviewer pages) for every route set
+    void this.app.register(cookie)
+    void this.app.register(formbody)
     for (const r of routes) r(this.app)
   }
 

@@ -8,7 +8,9 @@ export const AUDIT_ACTIONS = [
   'task.result-accepted', 'task.result-refused', 'task.finished', 'task.cancelled',
   'bundle.fetched', 'bundle.verified', 'bundle.refused',
   'release.indexed', 'release.refused',
-  'message.rejected'
+  'message.rejected',
+  'user.added', 'user.disabled', 'user.totp-reset', 'user.unlocked',
+  'auth.login', 'auth.logout', 'auth.refused'
 ] as const
 
 export type AuditAction = typeof AUDIT_ACTIONS[number]

@@ -1,3 +1,4 @@
+import type { AuditRecord } from './actions.js'
 import type { AuditLog } from './log.js'
 
 /**
@@ -20,7 +21,12 @@ export class RejectAuditor {
   private readonly opts: RejectAuditorOptions
   private timer: NodeJS.Timeout | undefined
 
-  constructor (private readonly c: { audit: Pick<AuditLog, 'append'>, now?: () => number }, opts: Partial<RejectAuditorOptions> = {}) {
+  constructor (private readonly c: {
+    audit: Pick<AuditLog, 'append'>
+    now?: () => number
+    /** The entry of a first refusal or a window's summary [default: `message.rejected` by the sender]. */
+    toRecord?: (sender: string, details: Record<string, unknown>) => AuditRecord
+  }, opts: Partial<RejectAuditorOptions> = {}) {
     this.opts = { ...defaultRejectAuditorOptions, ...opts }
   }
 
@@ -63,6 +69,7 @@ export class RejectAuditor {
   }
 
   private record (sender: string, details: Record<string, unknown>): void {
-    void this.c.audit.append({ action: 'message.rejected', subject: sender, actor: sender, details }).catch(() => {})
+    const r = this.c.toRecord?.(sender, details) ?? { action: 'message.rejected', subject: sender, actor: sender, details }
+    void this.c.audit.append(r).catch(() => {})
   }
 }

@@ -40,7 +40,8 @@ export function defaultNodeConfig (): NodeConfig {
       defaultAttempts: origin.defaultAttempts
     },
     trust: { authors: [] },
-    audit: { checkpointEvery: defaultAuditLogOptions.checkpointEvery, checkpointIntervalS: defaultAuditLogOptions.checkpointIntervalMs / 1000 }
+    audit: { checkpointEvery: defaultAuditLogOptions.checkpointEvery, checkpointIntervalS: defaultAuditLogOptions.checkpointIntervalMs / 1000 },
+    auth: { sessionTtlS: 8 * 3600, secureCookies: false, loginPerMinute: 30 }
   }
 }
 

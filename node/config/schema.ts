@@ -89,6 +89,16 @@ export const AuditConfigSchema = Type.Object({
   checkpointIntervalS: Type.Integer({ minimum: 1, maximum: 86_400 })
 }, { additionalProperties: false })
 
+/** People's logins (node/auth, node/api/auth-routes.ts). */
+export const AuthConfigSchema = Type.Object({
+  /** A login session ends this long after it began. */
+  sessionTtlS: Type.Integer({ minimum: 60, maximum: 30 * 86_400 }),
+  /** Mark the session cookie Secure: set it when people reach the node through TLS (a proxy). */
+  secureCookies: Type.Boolean(),
+  /** Login requests one address may make a minute, right or wrong. */
+  loginPerMinute: Type.Integer({ minimum: 1, maximum: 10_000 })
+}, { additionalProperties: false })
+
 /** Whose skill releases this node indexes, fetches and runs (federation/trust.ts). */
 export const TrustConfigSchema = Type.Object({
   /** Author public keys (z6Mk…, as `aas keys show` prints). */
@@ -111,7 +121,8 @@ export const NodeConfigSchema = Type.Object({
   skills: SkillsConfigSchema,
   tasks: TasksConfigSchema,
   trust: TrustConfigSchema,
-  audit: AuditConfigSchema
+  audit: AuditConfigSchema,
+  auth: AuthConfigSchema
 }, { additionalProperties: false })
 
 export type NodeConfig = Static<typeof NodeConfigSchema>

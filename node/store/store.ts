@@ -16,7 +16,13 @@ export enum Bucket {
   /** Results an executor still has to deliver. */
   executor = 'exec',
   /** The audit trail: entries by seq, checkpoints. */
-  audit = 'audit'
+  audit = 'audit',
+  /** People who may log in (node/auth): password hashes, TOTP secrets. */
+  users = 'user',
+  /** Login sessions, by the hash of their id. */
+  sessions = 'sess',
+  /** Answers reviewers allowed to be reused (node/improve). */
+  learned = 'learn'
 }
 
 /** One operation of a batch that spans buckets. */

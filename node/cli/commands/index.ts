@@ -6,6 +6,8 @@ import { registerKeys } from './keys.js'
 import { registerLibrary } from './library.js'
 import { registerTask } from './task.js'
 import { registerAudit } from './audit.js'
+import { registerUser } from './user.js'
+import { registerLogin } from './login.js'
 
 /** Every top-level command group; each registers its subcommands on the program. */
 export const commands: Array<(program: Command) => void> = [
@@ -14,6 +16,8 @@ export const commands: Array<(program: Command) => void> = [
   registerLibrary,
   registerTask,
   registerAudit,
+  registerUser,
+  registerLogin,
   registerKeys,
   registerImages
 ]
