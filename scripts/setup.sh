@@ -18,6 +18,10 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 # the clock-jump test runs a node under libfaketime
 [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || need+=(libfaketime)
+# the reviewer page's browser test drives Debian's Chromium (playwright-core downloads no browser)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# (and a font for its screenshots: the package only recommends one)
+[ -d /usr/share/fonts/truetype/liberation ] || need+=(fonts-liberation)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   echo "setup: installing ${need[*]} from Debian's packages" >&2
