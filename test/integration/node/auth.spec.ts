@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { URI, type TOTP } from 'otpauth'
 import { totpCode, totpStep } from '../../../node/auth/index.js'
 import { personRequest } from '../../../node/cli/person-client.js'
-import { getJson, runCli, startCliNode, tempDir, type CliNode } from '../../utils/cli-node.js'
+import { getJson, runCli, startCliNode, tempDir, waitFor, type CliNode } from '../../utils/cli-node.js'
 
 /**
  * People and login on real nodes through the real CLI: `aas user add --password-stdin` on a
@@ -148,7 +148,8 @@ describe('people and login on real nodes', function () {
     expect(users.status).to.equal(200)
     expect(users.body.users).to.have.length(2)
 
-    const entries = await auditActions(n.api)
+    // refusals are audited as they are noted, after the answer: wait for the last one to land
+    const entries = await waitFor(async () => { const all = await auditActions(n.api); return all.some(e => e.action === 'auth.refused' && e.details.reason === 'ERR_ADMIN_TOKEN') && all.some(e => e.action === 'auth.refused' && e.actor === 'alice') && all }, 'the refusals\' audit entries')
     const find = (action: string, subject: string): any => entries.find(e => e.action === action && e.subject === subject)
     expect(find('user.added', 'alice')?.actor).to.match(/^cli:/)
     expect(find('user.added', 'bob')?.actor).to.equal('admin-token')
@@ -194,7 +195,7 @@ describe('people and login on real nodes', function () {
     expect(metrics).to.match(/aas_auth_logins_total\{result="bad-credentials"\} 5/)
     expect(metrics).to.match(/aas_auth_logins_total\{result="throttled"\} 2/)
     expect(metrics).to.match(/aas_auth_logins_total\{result="ok"\} 1/)
-    const failed = (await auditActions(n.api)).filter(e => e.action === 'auth.login' && e.details.result !== 'ok')
+    const failed = await waitFor(async () => { const f = (await auditActions(n.api)).filter(e => e.action === 'auth.login' && e.details.result !== 'ok'); return f.length > 0 && f }, 'the failed login\'s audit entry')
     expect(failed[0]?.details).to.include({ result: 'bad-credentials', user: 'carol', address: '127.0.0.5' })
   })
 
@@ -212,7 +213,7 @@ describe('people and login on real nodes', function () {
     const elsewhere = await http(`${nb.api}/v1/auth/session`, { headers: { cookie } })
     expect(elsewhere.status).to.equal(401)
     expect(elsewhere.body.code).to.equal('ERR_NO_SESSION')
-    expect((await auditActions(nb.api)).some(e => e.action === 'auth.refused' && e.details.reason === 'ERR_NO_SESSION' && e.details.route === 'GET /v1/auth/session')).to.equal(true)
+    await waitFor(async () => (await auditActions(nb.api)).some(e => e.action === 'auth.refused' && e.details.reason === 'ERR_NO_SESSION' && e.details.route === 'GET /v1/auth/session'), 'auth.refused at the other node')
 
     const dis = await runCli(['user', 'disable', 'erin', '--data', a, '--json'])
     expect(dis.code, dis.stderr).to.equal(0)
