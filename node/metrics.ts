@@ -48,6 +48,7 @@ export function createMetrics (init: MetricsInit = {}) {
     for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name)
   }
   let peerSource: () => number = () => 0
+  let reviewDepth: () => number = () => 0
 
   return {
     registry,
@@ -180,6 +181,33 @@ export function createMetrics (init: MetricsInit = {}) {
     executorRunning: new Gauge({
       name: 'aas_executor_running',
       help: 'Task attempts this node is executing now',
+      registers: [registry]
+    }),
+    tasksEscalated: new Counter<'reason'>({
+      name: 'aas_tasks_escalated_total',
+      help: 'Tasks this node originated that went to its human review queue, by reason (attempts-spent, needs-human, no-bidder, deadline)',
+      labelNames: ['reason'],
+      registers: [registry]
+    }),
+    reviewQueueDepth: new Gauge({
+      name: 'aas_review_queue_depth',
+      help: 'Tasks waiting in this node\'s human review queue',
+      registers: [registry],
+      collect () { this.set(reviewDepth()) }
+    }),
+    reviewSeconds: new Histogram<'decision'>({
+      name: 'aas_review_seconds',
+      help: 'From entering the review queue to a reviewer\'s decision, by decision (resolved, rejected)',
+      labelNames: ['decision'],
+      buckets: [10, 30, 60, 300, 900, 1800, 3600, 14400, 86400],
+      registers: [registry]
+    }),
+    /** Where `aas_review_queue_depth` reads its value at scrape time. */
+    setReviewDepthSource (fn: () => number): void { reviewDepth = fn },
+    improverDecisions: new Counter<'rule' | 'result'>({
+      name: 'aas_improver_decisions_total',
+      help: 'Decisions the SelfImprover was asked for, by rule (answer-reuse) and result (applied, none, withdrawn)',
+      labelNames: ['rule', 'result'],
       registers: [registry]
     }),
     auditEntries: new Counter<'action'>({

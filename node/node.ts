@@ -14,7 +14,7 @@ import { createLogger, type Logger } from './log.js'
 import { createHost, defaultMaxGossipFrameBytes, type Host } from './p2p/host.js'
 import { GossipRouter } from './gossip/index.js'
 import { MeshKeeper } from './mesh/index.js'
-import { ApiServer, auditRoutes, authRoutes, nodeRoutes, nodeInfo, skillRoutes, taskRoutes, userRoutes, type NodeInfo } from './api/index.js'
+import { ApiServer, auditRoutes, authRoutes, nodeRoutes, memoryRoutes, nodeInfo, reviewPages, reviewRoutes, skillRoutes, taskRoutes, userRoutes, type NodeInfo } from './api/index.js'
 import { Auth, removeApiToken, writeApiToken } from './auth/index.js'
 import { Bucket } from './store/index.js'
 import { BlobStore } from '../skills/store/index.js'
@@ -28,6 +28,8 @@ import {
 } from './tasks/index.js'
 import { ListenError } from './errors.js'
 import { Signer } from './signer.js'
+import { ReviewQueue } from './review/index.js'
+import { LearnedAnswers, SelfImprover } from './improve/index.js'
 import { VERSION } from './version.js'
 import { AuditLog, RejectAuditor } from './audit/index.js'
 import { configDigest } from './config/index.js'
@@ -84,6 +86,11 @@ export class AasNode {
   watchers!: TaskWatchers
   origin!: TaskOrigin
   endpoint!: OriginEndpoint
+  review!: ReviewQueue
+  answers!: LearnedAnswers
+  improver!: SelfImprover
+  /** People of this node (reviewers, approvers, admins), once enrolled. */
+  people: { hasRole: (role: string) => boolean } | undefined
   executor!: TaskExecutor
   tasks!: TaskService
   private startedAt = 0
@@ -137,6 +144,7 @@ export class AasNode {
     await this.auth.open()
     this.auth.start()
     this.closers.push(() => { this.auth.stop() })
+    this.people = this.auth
 
     this.blobs = new BlobStore(config.dataDir)
     await this.blobs.open()
@@ -160,7 +168,7 @@ export class AasNode {
       { freshness: { maxAgeMs: config.gossip.maxAgeS * 1000, maxFutureMs: config.gossip.maxFutureS * 1000 } }
     )
     this.mesh = new MeshKeeper(
-      { host: this.host, gossip: this.gossip, log: log.child({ part: 'mesh' }) },
+      { host: this.host, gossip: this.gossip, log: log.child({ part: 'mesh' }), tier: () => this.executor?.tier },
       {
         bootstrap: config.bootstrap,
         targetPeers: config.mesh.targetPeers,
@@ -175,13 +183,15 @@ export class AasNode {
     )
     this.runner = new SandboxRunner({ ...config.sandbox }, { onRun: sandboxRunMetrics(this.metrics) })
     this.memory = new MemoryEngine(this.store.sublevel(Bucket.memory))
+    this.answers = new LearnedAnswers({ store: this.store, now: Date.now })
+    this.improver = new SelfImprover({ answers: this.answers, metrics: this.metrics }, { reuse: config.improver.reuse })
     const self = this.host.peerId.toString()
     const now = Date.now
     const freshness = { maxAgeMs: config.gossip.maxAgeS * 1000, maxFutureMs: config.gossip.maxFutureS * 1000 }
     this.taskStore = new TaskStore(this.store.sublevel(Bucket.tasks))
     this.taskState = new TaskStateMachine({ self, store: this.taskStore, audit: this.audit, now })
     this.origin = new TaskOrigin(
-      { self, store: this.taskStore, machine: this.taskState, index: this.skillIndex, gossip: this.gossip, metrics: this.metrics, log: log.child({ part: 'origin' }), now },
+      { self, store: this.taskStore, machine: this.taskState, index: this.skillIndex, gossip: this.gossip, metrics: this.metrics, log: log.child({ part: 'origin' }), now, tiers: () => this.knownTiers(), hasReviewers: () => this.hasReviewers(), improver: this.improver },
       { leaseMs: config.tasks.leaseS * 1000, bidWindowMs: config.tasks.bidWindowMs, reofferMs: config.tasks.reofferS * 1000, defaultTimeoutS: config.tasks.defaultTimeoutS, defaultAttempts: config.tasks.defaultAttempts, sandbox: this.runner.options }
     )
     this.endpoint = new OriginEndpoint(
@@ -194,13 +204,16 @@ export class AasNode {
         client: new OriginClient({ self, signer: this.signer, host: this.host, mesh: this.mesh, local: this.endpoint }),
         skills: this.skills, runner: this.runner, trust: this.trust, db: this.store.sublevel(Bucket.executor), metrics: this.metrics, log: log.child({ part: 'executor' }), now
       },
-      { slots: config.tasks.slots, renewMs: Math.max(500, Math.floor(config.tasks.leaseS * 1000 / 3)) }
+      { slots: config.tasks.slots, renewMs: Math.max(500, Math.floor(config.tasks.leaseS * 1000 / 3)), tier: config.tasks.tier }
     )
     this.tasks = new TaskService({ host: this.host, gossip: this.gossip, origin: this.origin, endpoint: this.endpoint, executor: this.executor })
     this.watchers = new TaskWatchers()
     this.taskState.on(announcer({ self, gossip: this.gossip, log: log.child({ part: 'origin' }), local: this.executor }))
     this.taskState.on(memoryRecorder(this.memory, log.child({ part: 'memory' })))
     this.taskState.on(this.watchers.listener)
+    this.taskState.on(this.answers.listener)
+    this.review = new ReviewQueue({ origin: this.origin, store: this.taskStore, index: this.skillIndex, audit: this.audit, metrics: this.metrics, now }, { holdMs: config.review.holdS * 1000 })
+    this.metrics.setReviewDepthSource(() => this.review.depth)
     this.metrics.setPeerSource(() => this.host.getPeers().length)
 
     try {
@@ -237,6 +250,9 @@ export class AasNode {
     this.api = new ApiServer({ listen: config.api }, [
       authRoutes({ auth: this.auth }, { secureCookies: config.auth.secureCookies, loginPerMinute: config.auth.loginPerMinute }),
       userRoutes({ auth: this.auth, token: apiToken }),
+      reviewRoutes({ review: this.review, auth: this.auth }),
+      memoryRoutes({ answers: this.answers, auth: this.auth, audit: this.audit }),
+      reviewPages({ review: this.review, auth: this.auth, now }, { secureCookies: config.auth.secureCookies, loginPerMinute: config.auth.loginPerMinute }),
       auditRoutes({ audit: this.audit, db: this.store.sublevel(Bucket.audit) }),
       nodeRoutes({ host: this.host, mesh: this.mesh, registry: this.metrics.registry, startedAt: this.startedAt }),
       skillRoutes({ skills: this.skills, index: this.skillIndex, maxBundleBytes: config.skills.maxBundleBytes }),
@@ -259,6 +275,19 @@ export class AasNode {
     this.status = 'started'
     this.log.info({ peerId: runtime.peerId, addresses: runtime.addresses, api }, 'node started')
     return runtime
+  }
+
+  /** Tiers of the executors this node knows of: its own, and those its peers announce in hellos. */
+  private knownTiers (): number[] {
+    const tiers = new Set<number>()
+    if (this.executor.tier != null) tiers.add(this.executor.tier)
+    for (const p of this.mesh.knownPeers()) if (p.tier != null) tiers.add(p.tier)
+    return [...tiers]
+  }
+
+  /** Whether a person here may review (then a submission's `onFailure` defaults to review). */
+  private hasReviewers (): boolean {
+    return this.people?.hasRole('reviewer') ?? false
   }
 
   info (): NodeInfo {

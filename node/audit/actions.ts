@@ -5,7 +5,9 @@
 export const AUDIT_ACTIONS = [
   'node.started', 'node.stopped', 'config.loaded',
   'task.accepted', 'task.offered', 'task.assigned', 'task.lease-lost',
-  'task.result-accepted', 'task.result-refused', 'task.finished', 'task.cancelled',
+  'task.result-accepted', 'task.result-refused', 'task.finished', 'task.cancelled', 'task.escalated',
+  'review.viewed', 'review.claimed', 'review.released', 'review.resolved', 'review.rejected', 'review.refused',
+  'learned.withdrawn',
   'bundle.fetched', 'bundle.verified', 'bundle.refused',
   'release.indexed', 'release.refused',
   'message.rejected',

@@ -5,6 +5,8 @@ import { defaultSandboxOptions as sb } from '../../skills/sandbox/options.js'
 import { defaultFetchOptions as fetch } from '../../skills/fetch/index.js'
 import type { NodeConfig } from './schema.js'
 import { defaultAuditLogOptions } from '../audit/log.js'
+import { defaultReviewQueueOptions } from '../review/queue.js'
+import { defaultImproverOptions } from '../improve/improver.js'
 import { defaultOriginOptions as origin } from '../tasks/origin/context.js'
 
 export const DEFAULT_P2P_PORT = 7400
@@ -37,9 +39,12 @@ export function defaultNodeConfig (): NodeConfig {
       bidWindowMs: origin.bidWindowMs,
       reofferS: origin.reofferMs / 1000,
       defaultTimeoutS: origin.defaultTimeoutS,
-      defaultAttempts: origin.defaultAttempts
+      defaultAttempts: origin.defaultAttempts,
+      tier: 0
     },
     trust: { authors: [] },
+    review: { holdS: defaultReviewQueueOptions.holdMs / 1000 },
+    improver: { ...defaultImproverOptions },
     audit: { checkpointEvery: defaultAuditLogOptions.checkpointEvery, checkpointIntervalS: defaultAuditLogOptions.checkpointIntervalMs / 1000 },
     auth: { sessionTtlS: 8 * 3600, secureCookies: false, loginPerMinute: 30 }
   }

@@ -78,7 +78,21 @@ export const TasksConfigSchema = Type.Object({
   reofferS: Type.Integer({ minimum: 1, maximum: 3_600 }),
   /** Defaults of a submission that does not say. */
   defaultTimeoutS: Type.Integer({ minimum: 1, maximum: 86_400 }),
-  defaultAttempts: Type.Integer({ minimum: 1, maximum: 20 })
+  defaultAttempts: Type.Integer({ minimum: 1, maximum: 20 }),
+  /** This node's executor tier: it runs offers of this tier and below; a failed task climbs to a higher one. */
+  tier: Type.Integer({ minimum: 0, maximum: 9 })
+}, { additionalProperties: false })
+
+/** The SelfImprover (node/improve): each rule can be turned off. */
+export const ImproverConfigSchema = Type.Object({
+  /** Answer an input identical to one a reviewer resolved with "reuse" from memory. */
+  reuse: Type.Boolean()
+}, { additionalProperties: false })
+
+/** The human review queue (node/review). */
+export const ReviewConfigSchema = Type.Object({
+  /** How long a reviewer's claim holds a task. */
+  holdS: Type.Integer({ minimum: 30, maximum: 86_400 })
 }, { additionalProperties: false })
 
 /** The audit trail (node/audit). */
@@ -122,6 +136,8 @@ export const NodeConfigSchema = Type.Object({
   tasks: TasksConfigSchema,
   trust: TrustConfigSchema,
   audit: AuditConfigSchema,
+  review: ReviewConfigSchema,
+  improver: ImproverConfigSchema,
   auth: AuthConfigSchema
 }, { additionalProperties: false })
 

@@ -18,6 +18,8 @@ export interface MeshKeeperComponents {
   log: Logger
   /** Clock, for tests. */
   now?: () => number
+  /** This node's executor tier to announce in hellos (undefined: it executes nothing). */
+  tier?: () => number | undefined
 }
 
 export interface MeshKeeperInit {
@@ -36,6 +38,8 @@ export interface KnownPeer {
   lastSeen: number
   /** Hellos from this peer handed to the application (validated and accepted). */
   received: number
+  /** Its executor tier, when it executes tasks. */
+  tier?: number
 }
 
 /** Debounce of the hello sent after a new connection, so a burst of connects sends one. */
@@ -111,7 +115,8 @@ export class MeshKeeper {
       .filter((a, i, all) => all.indexOf(a) === i)
       .slice(0, 16)
     try {
-      await this.c.gossip.publish<HelloBody>(hello, { seq, addrs, agent: `aas/${VERSION}` })
+      const tier = this.c.tier?.()
+      await this.c.gossip.publish<HelloBody>(hello, { seq, addrs, agent: `aas/${VERSION}`, ...(tier != null ? { tier } : {}) })
     } catch (err: any) {
       this.c.log.debug({ err: err.message }, 'hello not published')
     }
@@ -137,7 +142,7 @@ export class MeshKeeper {
     const { sender, envelope } = msg
     if (sender === this.c.host.peerId.toString()) return
     const prev = this.known.get(sender)
-    this.known.set(sender, { peerId: sender, addrs: envelope.body.addrs, seq: envelope.body.seq, agent: envelope.body.agent, lastSeen: this.now(), received: (prev?.received ?? 0) + 1 })
+    this.known.set(sender, { peerId: sender, addrs: envelope.body.addrs, seq: envelope.body.seq, agent: envelope.body.agent, lastSeen: this.now(), received: (prev?.received ?? 0) + 1, ...(envelope.body.tier != null ? { tier: envelope.body.tier } : {}) })
     // a newcomer heard for the first time gets our hello soon (debounced), so it learns our
     // addresses without waiting for the interval, even if it connected to someone else
     if (prev == null) this.onConnect()

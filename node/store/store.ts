@@ -20,7 +20,9 @@ export enum Bucket {
   /** People who may log in (node/auth): password hashes, TOTP secrets. */
   users = 'user',
   /** Login sessions, by the hash of their id. */
-  sessions = 'sess'
+  sessions = 'sess',
+  /** Answers reviewers allowed to be reused (node/improve). */
+  learned = 'learn'
 }
 
 /** One operation of a batch that spans buckets. */

@@ -1,4 +1,4 @@
-import { decodeCanonical, encodeCanonical, type TaskOfferBody, type TaskResultBody } from '../../protocol/index.js'
+import { decodeCanonical, encodeCanonical, RESULT_STDERR_TAIL_CHARS, type TaskOfferBody, type TaskResultBody } from '../../protocol/index.js'
 import type { SandboxRunner } from '../../skills/sandbox/index.js'
 import type { TrustPolicy } from '../../federation/index.js'
 import type { Db } from '../store/index.js'
@@ -20,6 +20,8 @@ export interface ExecutorInit {
   slots: number
   /** Renew the lease this often (a third of the lease, so two renewals may fail). */
   renewMs: number
+  /** This node's tier (`tasks.tier`): it bids for offers of this tier and below. */
+  tier?: number
 }
 
 export interface ExecutorComponents {
@@ -55,6 +57,9 @@ export class TaskExecutor {
 
   get slots (): number { return this.init.slots }
 
+  /** The tier this node executes at, or undefined when it executes nothing. */
+  get tier (): number | undefined { return this.init.slots > 0 ? (this.init.tier ?? 0) : undefined }
+
   /** No sandbox here: bid for nothing. */
   disable (): void {
     this.init.slots = 0
@@ -86,6 +91,7 @@ export class TaskExecutor {
   onOffer (body: TaskOfferBody, origin: string): void {
     if (this.init.slots === 0 || this.stopped) return
     if (!this.c.trust.trustsAuthor(body.skill.author)) return
+    if ((body.tier ?? 0) > (this.init.tier ?? 0)) return
     if (body.deadline < this.c.now() || this.running.has(body.taskId)) return
     if (this.queue.size >= MAX_QUEUED_OFFERS) this.queue.delete(this.queue.keys().next().value!)
     this.queue.set(body.taskId, { body, origin, at: this.c.now() })
@@ -160,7 +166,7 @@ export class TaskExecutor {
       const bundle = await this.c.skills.verifiedBundle(body.skill.cid)
       fetchMs = performance.now() - t0
       const run = await this.c.runner.run({ bundle }, input, body.resources, { signal: abort.signal })
-      result = { taskId: body.taskId, attempt: body.attempt, status: run.status, output: run.status === 'succeeded' ? run.output : null, error: run.error ?? null, timings: { fetchMs: Math.round(fetchMs), sandboxMs: run.durationMs } }
+      result = { taskId: body.taskId, attempt: body.attempt, status: run.status, output: run.status === 'succeeded' ? run.output : null, error: run.error ?? null, timings: { fetchMs: Math.round(fetchMs), sandboxMs: run.durationMs }, ...(run.stderrTail !== '' ? { stderrTail: run.stderrTail.slice(-RESULT_STDERR_TAIL_CHARS) } : {}) }
     } catch (err: any) {
       result = { taskId: body.taskId, attempt: body.attempt, status: 'error', output: null, error: String(err.message ?? err).slice(0, 4000), timings: { fetchMs: Math.round(fetchMs), sandboxMs: 0 } }
     } finally {

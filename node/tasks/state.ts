@@ -2,7 +2,7 @@ import type { AuditRecord } from '../audit/index.js'
 import type { StoreOp, WriteOptions } from '../store/index.js'
 import { TaskStateError, TaskStateErrorCode } from './errors.js'
 import type { TaskStore } from './store.js'
-import { isTerminal, type HistoryEntry, type TaskRecord, type TaskState } from './types.js'
+import { isTerminal, tierOf, type HistoryEntry, type TaskRecord, type TaskState } from './types.js'
 
 /**
  * The one place a task's state changes (DESIGN.md "Task lifecycle"). `apply` checks that the
@@ -17,21 +17,33 @@ export type TaskEventKind =
   | 're-offered' // its offer gossiped again (nobody claimed it)
   | 'assigned' // an executor won the bids and holds a lease
   | 'renewed' // the holder renewed its lease
-  | 'lease-expired' // the holder went silent: next attempt, or no attempts left
-  | 'result' // a result was accepted: done, next attempt, or recorded beside the current one
-  | 'finished' // ended from outside a run: cancelled, or the deadline passed
+  | 'lease-expired' // the holder went silent: next attempt, next tier, review, or the end
+  | 'result' // a result was accepted: done, next attempt or tier, review, or recorded beside the current one
+  | 'finished' // from outside a run: cancelled, or the deadline passed (then as a failed attempt)
+  | 'review-claimed' // a reviewer holds it for a while
+  | 'review-released' // the hold ended (given back, or expired)
+  | 'resolved' // a reviewer answered it
+  | 'review-rejected' // a reviewer ended it failed
   | 'late-result' // a result for a task that had already ended: recorded, nothing else
+
+const OPEN: TaskState[] = ['offered', 'assigned', 'needs-review']
+const ENDED: TaskState[] = ['succeeded', 'resolved', 'failed', 'cancelled']
 
 /** Where each kind of change may start, and where it may lead. `null`: the task is new. */
 const TRANSITIONS: Record<TaskEventKind, { from: Array<TaskState | null>, to: TaskState[] }> = {
-  accepted: { from: [null], to: ['offered'] },
+  // offered, or answered at once from memory (the SelfImprover's answer reuse)
+  accepted: { from: [null], to: ['offered', 'succeeded'] },
   're-offered': { from: ['offered'], to: ['offered'] },
   assigned: { from: ['offered'], to: ['assigned'] },
   renewed: { from: ['assigned'], to: ['assigned'] },
-  'lease-expired': { from: ['assigned'], to: ['offered', 'failed'] },
-  result: { from: ['offered', 'assigned'], to: ['offered', 'assigned', 'succeeded', 'failed'] },
-  finished: { from: ['offered', 'assigned'], to: ['failed', 'cancelled'] },
-  'late-result': { from: ['succeeded', 'failed', 'cancelled'], to: ['succeeded', 'failed', 'cancelled'] }
+  'lease-expired': { from: ['assigned'], to: ['offered', 'needs-review', 'failed'] },
+  result: { from: OPEN, to: ['offered', 'assigned', 'needs-review', 'succeeded', 'failed'] },
+  finished: { from: OPEN, to: ['offered', 'needs-review', 'failed', 'cancelled'] },
+  'review-claimed': { from: ['needs-review'], to: ['needs-review'] },
+  'review-released': { from: ['needs-review'], to: ['needs-review'] },
+  resolved: { from: ['needs-review'], to: ['resolved'] },
+  'review-rejected': { from: ['needs-review'], to: ['failed'] },
+  'late-result': { from: ENDED, to: ENDED }
 }
 
 export interface TaskChange {
@@ -80,10 +92,10 @@ export class TaskStateMachine {
     return () => { this.listeners.delete(fn) }
   }
 
-  /** Stores a new task, offered (its first history entry comes from `change.history`). */
-  async create (t: TaskRecord, change: Omit<TaskChange, 'event' | 'to'>): Promise<TaskRecord> {
+  /** Stores a new task, offered unless `to` says otherwise (its first history entries come from `change.history`). */
+  async create (t: TaskRecord, change: Omit<TaskChange, 'event' | 'to'> & { to?: TaskState }): Promise<TaskRecord> {
     if (this.c.store.has(t.id)) throw new TaskStateError(`task ${t.id} exists already`, TaskStateErrorCode.EXISTS, t.id, null, 'accepted')
-    return await this.write(null, t, { ...change, event: 'accepted', to: 'offered' })
+    return await this.write(null, t, { ...change, event: 'accepted', to: change.to ?? 'offered' })
   }
 
   /**
@@ -116,7 +128,7 @@ export class TaskStateMachine {
     for (const h of change.history ?? []) next.history.push({ at, ...h })
     const actor = change.actor ?? this.c.self
     const details = change.details ?? {}
-    const records = auditRecords(change.event, from, next, actor, details)
+    const records = auditRecords(change.event, from == null ? null : current, next, actor, details)
     const sync = from == null || isTerminal(change.to)
     await this.c.audit.write(records, [this.c.store.putOp(next)], { sync })
     this.c.store.cache(next)
@@ -132,17 +144,26 @@ export class TaskStateMachine {
  * The audit entries of a change, derived here so no transition can forget them: what happened,
  * then where it led (the next offer, or the end).
  */
-function auditRecords (event: TaskEventKind, from: TaskState | null, t: TaskRecord, actor: string, details: Record<string, unknown>): AuditRecord[] {
+function auditRecords (event: TaskEventKind, before: TaskRecord | null, t: TaskRecord, actor: string, details: Record<string, unknown>): AuditRecord[] {
   const subject = t.id
+  const from = before?.state ?? null
   const base = { attempt: t.attempt, ...details }
-  const offered: AuditRecord = { action: 'task.offered', subject, details: { attempt: t.attempt } }
-  const finished: AuditRecord = { action: 'task.finished', subject, details: { state: t.state, attempts: t.attemptsLog.length, executor: t.executor, error: t.error } }
-  const outcome = (): AuditRecord[] => isTerminal(t.state) ? [finished] : (t.state === 'offered' && from !== 'offered' ? [offered] : [])
+  const offered: AuditRecord = { action: 'task.offered', subject, details: { attempt: t.attempt, tier: tierOf(t) } }
+  const finished: AuditRecord = { action: 'task.finished', subject, details: { state: t.state, attempts: t.attemptsLog.length, executor: t.executor, error: t.error, ...(t.review?.resolvedBy != null ? { resolvedBy: t.review.resolvedBy } : {}), ...(t.source != null ? { source: t.source, learned: t.history.at(-1)?.learned ?? null } : {}) } }
+  const escalated: AuditRecord = { action: 'task.escalated', subject, details: { cause: t.review?.cause ?? null, reason: t.review?.reason ?? null, tier: tierOf(t) } }
+  // where the change led: a new offer (next attempt or tier), the review queue, or the end
+  const outcome = (): AuditRecord[] => {
+    if (isTerminal(t.state)) return [finished]
+    if (t.state === 'needs-review' && from !== 'needs-review') return [escalated]
+    if (t.state === 'offered' && (from !== 'offered' || t.attempt !== before?.attempt)) return [offered]
+    return []
+  }
+  const person = { action: '', subject, actor, details: base }
   switch (event) {
     case 'accepted':
-      return [{ action: 'task.accepted', subject, actor, details: { skill: t.spec.skill, submitter: t.spec.submitter, attempts: t.spec.attempts, timeoutS: t.spec.timeoutS, ...details } }, offered]
+      return [{ action: 'task.accepted', subject, actor, details: { skill: t.spec.skill, submitter: t.spec.submitter, attempts: t.spec.attempts, timeoutS: t.spec.timeoutS, tier: tierOf(t), onFailure: t.spec.onFailure ?? 'fail', ...details } }, ...(t.state === 'offered' ? [offered] : outcome())]
     case 're-offered':
-      return [{ action: 'task.offered', subject, details: { ...base, reoffer: t.reoffers } }]
+      return [{ action: 'task.offered', subject, details: { ...base, tier: tierOf(t), reoffer: t.reoffers } }]
     case 'assigned':
       return [{ action: 'task.assigned', subject, details: { ...base, executor: t.executor, leaseUntil: t.leaseUntil } }]
     case 'renewed':
@@ -152,7 +173,15 @@ function auditRecords (event: TaskEventKind, from: TaskState | null, t: TaskReco
     case 'result':
       return [{ action: 'task.result-accepted', subject, actor, details: base }, ...outcome()]
     case 'finished':
-      return [...(t.state === 'cancelled' ? [{ action: 'task.cancelled' as const, subject, actor, details: base }] : []), finished]
+      return [...(t.state === 'cancelled' ? [{ action: 'task.cancelled' as const, subject, actor, details: base }] : []), ...outcome()]
+    case 'review-claimed':
+      return [{ ...person, action: 'review.claimed', details: { ...base, holdUntil: t.review?.holdUntil ?? null } }]
+    case 'review-released':
+      return [{ ...person, action: 'review.released' }]
+    case 'resolved':
+      return [{ ...person, action: 'review.resolved', details: { ...base, reuse: t.review?.reuse === true, annotated: (t.review?.annotation ?? '') !== '' } }, finished]
+    case 'review-rejected':
+      return [{ ...person, action: 'review.rejected' }, finished]
     case 'late-result':
       return [{ action: 'task.result-refused', subject, actor, details: { ...base, reason: `task already ${t.state}` } }]
   }

@@ -4,10 +4,10 @@ import { TASK_TERMINAL_STATES, type RunOutcome, type TaskSkillRef, type TaskTerm
  * A task as its origin keeps it (LevelDB, bucket `task`). The origin is the one authority on
  * its tasks: every state change is written before it is announced.
  */
-export type OpenTaskState = 'offered' | 'assigned'
+export type OpenTaskState = 'offered' | 'assigned' | 'needs-review'
 export type TaskState = OpenTaskState | TaskTerminalState
 export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set(TASK_TERMINAL_STATES)
-export const TASK_STATES: TaskState[] = ['offered', 'assigned', ...TASK_TERMINAL_STATES]
+export const TASK_STATES: TaskState[] = ['offered', 'assigned', 'needs-review', ...TASK_TERMINAL_STATES]
 export type { TaskTerminalState }
 export const isTerminal = (s: TaskState): s is TaskTerminalState => TERMINAL_STATES.has(s)
 
@@ -21,14 +21,42 @@ export interface TaskSpec {
   submitter: string
   submittedAt: number
   resources: { memoryMB: number, cpus: number, pids: number, timeoutS: number }
+  /** The tier the task starts at: the skill's manifest `tier` (0 when it names none). */
+  tier?: number
+  /** When every tier failed: wait for a person (`review`) or end `failed`. */
+  onFailure?: OnFailure
+}
+
+export type OnFailure = 'review' | 'fail'
+export const ON_FAILURE: OnFailure[] = ['review', 'fail']
+
+/** Why a task went to the review queue: a fixed set (metric label). */
+export type EscalationCause = 'attempts-spent' | 'needs-human' | 'no-bidder' | 'deadline'
+
+/** A task in (or through) the human review queue. */
+export interface ReviewState {
+  cause: EscalationCause
+  reason: string
+  /** When it entered the queue. */
+  since: number
+  /** The person holding it (claimed), and until when. */
+  holder: string | null
+  holdUntil: number | null
+  resolvedBy?: string
+  annotation?: string
+  /** The reviewer allows the answer to be reused for identical inputs. */
+  reuse?: boolean
+  decidedAt?: number
 }
 
 export interface HistoryEntry {
   at: number
-  state: TaskState | 'bid' | 'lease-expired' | 'result' | 'late-result' | 're-offered'
+  state: TaskState | 'bid' | 'lease-expired' | 'result' | 'late-result' | 're-offered' | 'review-claimed' | 'review-released'
   attempt: number
   executor?: string
   detail?: string
+  /** A decision of the SelfImprover, and what it rests on. */
+  learned?: { rule: string, evidence: Record<string, unknown> }
 }
 
 export interface AttemptRecord {
@@ -39,6 +67,8 @@ export interface AttemptRecord {
   status?: RunOutcome | 'lease-expired'
   error?: string
   timings?: { fetchMs: number, sandboxMs: number }
+  /** The end of the run's stderr, as the executor reported it. */
+  stderrTail?: string
   /** What the executor reported after its lease expired (an attempt reports once). */
   late?: RunOutcome
 }
@@ -63,6 +93,12 @@ export interface TaskRecord {
   attemptsLog: AttemptRecord[]
   history: HistoryEntry[]
   completedAt: number | null
+  /** The tier being tried now, and how many attempts were spent below it. */
+  tier?: number
+  tierStart?: number
+  review?: ReviewState | null
+  /** `learned`: answered from memory (a reviewer's earlier answer), not run. */
+  source?: 'learned' | null
   /** Where the time went, for the last accepted result (ms). */
   timings: { offerToAssignMs: number, fetchMs: number, sandboxMs: number, resultMs: number } | null
 }
@@ -83,6 +119,17 @@ export function taskView (t: TaskRecord): Record<string, unknown> {
     durationMs: t.completedAt != null ? t.completedAt - t.spec.submittedAt : null,
     timings: t.timings,
     attemptsLog: t.attemptsLog,
-    history: t.history
+    history: t.history,
+    tier: tierOf(t),
+    onFailure: t.spec.onFailure ?? 'fail',
+    review: t.review ?? null,
+    source: t.source ?? null,
+    resolvedBy: t.review?.resolvedBy?.replace(/^user:/, '') ?? null,
+    annotation: t.review?.annotation ?? null
   }
+}
+
+/** The tier a task is at (records written before tiers existed are at their spec's, or 0). */
+export function tierOf (t: TaskRecord): number {
+  return t.tier ?? t.spec.tier ?? 0
 }

@@ -14,6 +14,8 @@ export interface HelloBody {
   addrs: string[]
   /** The sender's software version. */
   agent: string
+  /** The sender's executor tier (`tasks.tier`), when it executes tasks. */
+  tier?: number
 }
 
 const schema: JSONSchemaType<HelloBody> = {
@@ -23,7 +25,8 @@ const schema: JSONSchemaType<HelloBody> = {
   properties: {
     seq: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
     addrs: { type: 'array', maxItems: 16, items: { type: 'string', minLength: 1, maxLength: 256 } },
-    agent: { type: 'string', maxLength: 64 }
+    agent: { type: 'string', maxLength: 64 },
+    tier: { type: 'integer', minimum: 0, maximum: 9, nullable: true }
   }
 }
 

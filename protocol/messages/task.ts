@@ -43,6 +43,10 @@ const RESOURCES = {
   }
 } as const
 
+/** Executor tiers: a node's `tasks.tier`, a skill's manifest `tier`. */
+export const MAX_TIER = 9
+const TIER = { type: 'integer', minimum: 0, maximum: MAX_TIER } as const
+
 /** Gossip: "this task wants an executor" (the envelope's sender is the origin). */
 export interface TaskOfferBody {
   taskId: string
@@ -54,6 +58,8 @@ export interface TaskOfferBody {
   deadline: number
   /** Executors that failed earlier attempts: they do not bid while others can. */
   exclude: string[]
+  /** The lowest executor tier (node setting `tasks.tier`) that may bid: a failed task climbs. */
+  tier: number
 }
 
 export const taskOffer: MessageSpec<TaskOfferBody> = {
@@ -63,7 +69,7 @@ export const taskOffer: MessageSpec<TaskOfferBody> = {
   schema: {
     type: 'object',
     additionalProperties: false,
-    required: ['taskId', 'attempt', 'skill', 'inputBytes', 'resources', 'deadline', 'exclude'],
+    required: ['taskId', 'attempt', 'skill', 'inputBytes', 'resources', 'deadline', 'exclude', 'tier'],
     properties: {
       taskId: TASK_ID,
       attempt: ATTEMPT,
@@ -71,7 +77,8 @@ export const taskOffer: MessageSpec<TaskOfferBody> = {
       inputBytes: { type: 'integer', minimum: 0, maximum: 64 * 1024 * 1024 },
       resources: RESOURCES,
       deadline: TIME,
-      exclude: { type: 'array', maxItems: 100, items: PEER_ID }
+      exclude: { type: 'array', maxItems: 100, items: PEER_ID },
+      tier: TIER
     }
   }
 }
@@ -97,7 +104,7 @@ export const taskAssign: MessageSpec<TaskAssignBody> = {
 }
 
 /** The states a task ends in, defined once (the origin's records, the API, the done gossip). */
-export const TASK_TERMINAL_STATES = ['succeeded', 'failed', 'cancelled'] as const
+export const TASK_TERMINAL_STATES = ['succeeded', 'resolved', 'failed', 'cancelled'] as const
 export type TaskTerminalState = typeof TASK_TERMINAL_STATES[number]
 
 /** Gossip: "this task is finished" (executors drop any offer or run of it). */
@@ -132,6 +139,8 @@ export interface TaskSubmitBody {
   input: unknown
   timeoutS: number
   attempts: number
+  /** When every tier failed: wait for a person, or fail (default: review when the node has reviewers). */
+  onFailure?: 'review' | 'fail'
 }
 
 export const taskSubmit: MessageSpec<TaskSubmitBody> = {
@@ -146,7 +155,8 @@ export const taskSubmit: MessageSpec<TaskSubmitBody> = {
       skill: { type: 'string', minLength: 2, maxLength: 200 },
       input: {},
       timeoutS: { type: 'integer', minimum: 1, maximum: 86_400 },
-      attempts: { type: 'integer', minimum: 1, maximum: 20 }
+      attempts: { type: 'integer', minimum: 1, maximum: 20 },
+      onFailure: { type: 'string', enum: ['review', 'fail'] }
     }
   }
 }
@@ -194,7 +204,7 @@ export const taskLease: MessageSpec<TaskLeaseBody> = {
 }
 
 /** How one sandbox run ended, defined once (runner results, task results, metrics labels). */
-export const RUN_OUTCOMES = ['succeeded', 'failed', 'timeout', 'oom', 'killed', 'invalid-input', 'invalid-output', 'error'] as const
+export const RUN_OUTCOMES = ['succeeded', 'failed', 'timeout', 'oom', 'killed', 'invalid-input', 'invalid-output', 'error', 'needs-human'] as const
 export type RunOutcome = typeof RUN_OUTCOMES[number]
 
 /** Stream: an executor's result for one attempt. */
@@ -206,7 +216,12 @@ export interface TaskResultBody {
   error: string | null
   /** Where the time went on the executor, ms. */
   timings: { fetchMs: number, sandboxMs: number }
+  /** The end of what the skill wrote on stderr (for a reviewer), at most 4 KiB. */
+  stderrTail?: string
 }
+
+/** Largest stderr tail a result carries. */
+export const RESULT_STDERR_TAIL_CHARS = 4096
 
 export const TASK_RESULT_MAX_BYTES = 2 * 1024 * 1024
 
@@ -224,6 +239,7 @@ export const taskResult: MessageSpec<TaskResultBody> = {
       status: { type: 'string', enum: [...RUN_OUTCOMES] },
       output: {},
       error: { anyOf: [{ type: 'string', maxLength: 4096 }, { type: 'null' }] },
+      stderrTail: { type: 'string', maxLength: RESULT_STDERR_TAIL_CHARS },
       timings: {
         type: 'object',
         additionalProperties: false,

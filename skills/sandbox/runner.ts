@@ -123,7 +123,11 @@ export class SandboxRunner {
       const files = await collectFiles(outDir, this.options)
       full.files = files.files
       if (files.error != null && full.status === 'succeeded') Object.assign(full, { status: 'invalid-output', error: files.error })
-      if (full.status === 'succeeded') {
+      const human = needsHuman(full.status === 'succeeded' ? full.output : undefined)
+      if (human != null) {
+        // the skill's contract for "I cannot do this one": a person should (README "Human review")
+        Object.assign(full, { status: 'needs-human', output: null, error: human })
+      } else if (full.status === 'succeeded') {
         const outputError = schemaProblem(manifest.outputSchema, full.output)
         if (outputError != null) Object.assign(full, { status: 'invalid-output', error: `output ${outputError}` })
       }
@@ -353,4 +357,17 @@ async function collectFiles (dir: string, o: SandboxOptions): Promise<{ files: O
   await walk(dir)
   if (total > o.maxOutputBytes) error ??= `/output holds ${total} bytes, over the ${o.maxOutputBytes} byte cap`
   return { files: files.sort((a, b) => a.path.localeCompare(b.path)), error }
+}
+
+/**
+ * A skill asks for a human by printing `{"needsHuman": {"reason": "…"}}` and exiting 0: the
+ * reason (at most 500 characters), or undefined when the output is anything else.
+ */
+export function needsHuman (output: unknown): string | undefined {
+  if (output == null || typeof output !== 'object' || Array.isArray(output)) return undefined
+  const keys = Object.keys(output)
+  if (keys.length !== 1 || keys[0] !== 'needsHuman') return undefined
+  const ask = (output as { needsHuman: unknown }).needsHuman
+  const reason = ask != null && typeof ask === 'object' ? (ask as { reason?: unknown }).reason : undefined
+  return (typeof reason === 'string' && reason.trim() !== '' ? reason : 'the skill asked for a human').slice(0, 500)
 }

@@ -8,6 +8,8 @@ import { registerTask } from './task.js'
 import { registerAudit } from './audit.js'
 import { registerUser } from './user.js'
 import { registerLogin } from './login.js'
+import { registerReview } from './review.js'
+import { registerMemory } from './memory.js'
 
 /** Every top-level command group; each registers its subcommands on the program. */
 export const commands: Array<(program: Command) => void> = [
@@ -18,6 +20,8 @@ export const commands: Array<(program: Command) => void> = [
   registerAudit,
   registerUser,
   registerLogin,
+  registerReview,
+  registerMemory,
   registerKeys,
   registerImages
 ]

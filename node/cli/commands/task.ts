@@ -1,4 +1,4 @@
-import type { Command } from 'commander'
+import { Option, type Command } from 'commander'
 import { AasError, UsageError } from '../../../protocol/errors.js'
 import { apiLines, apiRequest, resolveApiUrl } from '../api-client.js'
 import { emit } from '../output.js'
@@ -10,7 +10,10 @@ import { readInput } from './skill.js'
  * submits over the task stream protocol, and that node becomes the task's origin.
  */
 interface HistoryLine { at: number, state: string, attempt: number, executor?: string, detail?: string }
-interface TaskView { id: string, state: string, executor: string | null, attempts: number, output: unknown, error: string | null, durationMs: number | null, history?: HistoryLine[], skill: { name: string, version: string } }
+interface TaskView { id: string, state: string, executor: string | null, attempts: number, output: unknown, error: string | null, durationMs: number | null, history?: HistoryLine[], skill: { name: string, version: string }, resolvedBy?: string | null, annotation?: string | null, review?: { reason: string } | null }
+
+/** A task that ended well: done by an agent, or answered by a person. */
+const GOOD_ENDS = new Set(['succeeded', 'resolved'])
 
 class TaskFailed extends AasError {
   constructor (message: string) {
@@ -27,7 +30,7 @@ export const positiveInt = (flag: string, max: number) => (v: string): number =>
 
 /** Talks to the task's node either way. */
 interface TaskClient {
-  submit: (req: { skill: string, input: unknown, timeoutS?: number, attempts?: number }) => Promise<string>
+  submit: (req: { skill: string, input: unknown, timeoutS?: number, attempts?: number, onFailure?: string }) => Promise<string>
   status: (id: string) => Promise<TaskView>
   close: () => Promise<void>
 }
@@ -52,7 +55,7 @@ async function client (opts: { node?: string, api?: string, data?: string }): Pr
     return {
       submit: async (req) => {
         checkInputSize(req.input, TASK_INPUT_MAX_BYTES)
-        const body = { skill: req.skill, input: req.input, timeoutS: req.timeoutS ?? 300, attempts: req.attempts ?? 3 }
+        const body = { skill: req.skill, input: req.input, timeoutS: req.timeoutS ?? 300, attempts: req.attempts ?? 3, ...(req.onFailure != null ? { onFailure: req.onFailure as 'review' | 'fail' } : {}) }
         return answer(await peer.call(Protocols.taskSubmit, await signer.seal(taskSubmit, body))).id
       },
       status: async (id) => answer(await peer.call(Protocols.taskStatus, encodeCanonical({ id }))).task,
@@ -74,7 +77,9 @@ const human = (t: TaskView, withHistory = false): string => [
   `${t.id}  ${t.state}  ${t.skill.name}@${t.skill.version}`,
   `  executor ${t.executor ?? '-'}   attempts ${t.attempts}${t.durationMs != null ? `   ${t.durationMs} ms` : ''}`,
   ...(t.error != null ? [`  error    ${t.error}`] : []),
-  ...(t.state === 'succeeded' ? [`  output   ${JSON.stringify(t.output)}`] : []),
+  ...(t.state === 'needs-review' && t.review != null ? [`  review   waiting for a person: ${t.review.reason}`] : []),
+  ...(GOOD_ENDS.has(t.state) ? [`  output   ${JSON.stringify(t.output)}`] : []),
+  ...(t.resolvedBy != null ? [`  by       ${t.resolvedBy.replace(/^user:/, '')}${t.annotation != null && t.annotation !== '' ? `: ${t.annotation}` : ''}`] : []),
   ...(withHistory && t.history != null && t.history.length > 0 ? ['  history', ...t.history.map(historyLine)] : [])
 ].join('\n')
 
@@ -97,13 +102,14 @@ export function registerTask (program: Command): void {
     .requiredOption('--input <json|@file>', 'input JSON, or @FILE')
     .option('--timeout <s>', 'seconds until the task must have a result [default: 300]', positiveInt('--timeout', 86_400))
     .option('--attempts <n>', 'attempts before it fails [default: 3]', positiveInt('--attempts', 20))
-    .option('--wait', 'wait for the outcome; exit 0 only if it succeeded')
-    .option('--json', 'print {id}, or with --wait {id, state, output, executor, attempts, durationMs, error}')
+    .addOption(new Option('--on-failure <what>', 'when every tier failed: wait for a reviewer, or fail [default: review when the node has reviewers]').choices(['review', 'fail']))
+    .option('--wait', 'wait for the outcome (a reviewer\'s answer too); exit 0 only if it succeeded or was resolved')
+    .option('--json', 'print {id}, or with --wait {id, state, output, executor, attempts, durationMs, error, resolvedBy, annotation}')
     .action(async (opts) => {
       const input = await readInput(opts.input)
       const c = await client(opts)
       try {
-        const id = await c.submit({ skill: opts.skill, input, timeoutS: opts.timeout, attempts: opts.attempts })
+        const id = await c.submit({ skill: opts.skill, input, timeoutS: opts.timeout, attempts: opts.attempts, onFailure: opts.onFailure })
         if (opts.wait !== true) { emit(opts.json === true, { id }, () => id); return }
         const { TASK_TERMINAL_STATES } = await import('../../../protocol/index.js')
         const ended = (state: string): boolean => (TASK_TERMINAL_STATES as readonly string[]).includes(state)
@@ -112,9 +118,9 @@ export function registerTask (program: Command): void {
           await new Promise(resolve => setTimeout(resolve, 200))
           t = await c.status(id)
         }
-        const out = { id: t.id, state: t.state, output: t.output, executor: t.executor, attempts: t.attempts, durationMs: t.durationMs, error: t.error }
+        const out = { id: t.id, state: t.state, output: t.output, executor: t.executor, attempts: t.attempts, durationMs: t.durationMs, error: t.error, resolvedBy: t.resolvedBy ?? null, annotation: t.annotation ?? null }
         emit(opts.json === true, out, () => human(t))
-        if (t.state !== 'succeeded') process.exitCode = 1
+        if (!GOOD_ENDS.has(t.state)) process.exitCode = 1
       } finally {
         await c.close()
       }
@@ -154,7 +160,7 @@ export function registerTask (program: Command): void {
         last = t
         emit(opts.json === true, t, () => `${new Date().toISOString()}  ${t.state}${t.executor != null ? `  on ${t.executor}` : ''}  (attempt ${t.attempts})${t.error != null ? `  ${t.error}` : ''}`)
       }
-      if (last != null && last.state !== 'succeeded') process.exitCode = 1
+      if (last != null && !GOOD_ENDS.has(last.state)) process.exitCode = 1
     })
 
   api(task.command('cancel <id>'))

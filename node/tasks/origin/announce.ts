@@ -2,7 +2,7 @@ import { taskAssign, taskDone, taskOffer, type MessageSpec, type TaskOfferBody }
 import type { GossipRouter } from '../../gossip/index.js'
 import type { Logger } from '../../log.js'
 import type { TaskEvent } from '../state.js'
-import { isTerminal, type TaskRecord } from '../types.js'
+import { isTerminal, tierOf, type TaskRecord } from '../types.js'
 
 /**
  * Tells the mesh what the origin decided, after it is written: the offer of each attempt (and
@@ -23,7 +23,8 @@ export function offerBody (t: TaskRecord): TaskOfferBody {
     inputBytes: Buffer.byteLength(JSON.stringify(t.spec.input)),
     resources: t.spec.resources,
     deadline: t.deadline,
-    exclude: t.exclude
+    exclude: t.exclude,
+    tier: tierOf(t)
   }
 }
 

@@ -1,29 +1,81 @@
 import type { TaskChange } from '../state.js'
-import type { HistoryEntry, TaskRecord, TaskTerminalState } from '../types.js'
+import { tierOf, type EscalationCause, type HistoryEntry, type TaskRecord, type TaskTerminalState } from '../types.js'
 
 /**
- * Where a task goes when an attempt ends without a result (a failed run, a lost lease) or the
- * task must end: the next attempt, offered again without the executor that failed while others
- * can take it, or — attempts spent — failed. (Tier escalation and the human review queue hook
- * in here: a later part turns "attempts spent" into the next tier or `needs-review`.)
+ * Where a task goes when an attempt ends without a result (a failed run, a lost lease, the
+ * deadline) — DESIGN.md "Task lifecycle" step 6: the next attempt at the same tier, offered
+ * without the executor that failed while others can take it; attempts spent there, the next
+ * higher tier that some executor in the mesh has, with fresh attempts and time; past the top
+ * tier, the origin's human review queue (`needs-review`) when the submitter asked for it, else
+ * the end, failed.
  */
 export type AttemptOutcome = Pick<TaskChange, 'to' | 'edit' | 'history'>
 
-export function afterFailedAttempt (t: TaskRecord, reason: string, failed: string | null, now: number): AttemptOutcome {
-  if (t.attemptsLog.length >= t.spec.attempts) return ended('failed', t, `attempts spent (${t.attemptsLog.length} of ${t.spec.attempts}); last: ${reason}`, now)
-  return {
-    to: 'offered',
-    edit: (x) => {
-      if (failed != null && !x.exclude.includes(failed)) x.exclude.push(failed)
-      x.attempt = t.attempt + 1
-      x.offeredAt = now
-      x.lastOfferAt = now
-      x.reoffers = 0
-      x.executor = null
-      x.leaseUntil = null
-    },
-    history: [{ state: 'offered', attempt: t.attempt + 1, detail: reason }]
+export interface FailureContext {
+  now: number
+  /** Tiers of the executors this origin knows of now (its own included). */
+  tiers: number[]
+}
+
+export interface Failure {
+  reason: string
+  /** The executor that failed (excluded from the next attempt), if any. */
+  failed: string | null
+  /** Why the tier is over at once, attempts left or not (the skill asked for a human, the deadline passed). */
+  tierOver?: EscalationCause
+}
+
+export function afterFailedAttempt (t: TaskRecord, f: Failure, ctx: FailureContext): AttemptOutcome {
+  const { now } = ctx
+  const spentHere = t.attemptsLog.length - (t.tierStart ?? 0)
+  if (f.tierOver == null && spentHere < t.spec.attempts) {
+    return {
+      to: 'offered',
+      edit: (x) => {
+        if (f.failed != null && !x.exclude.includes(f.failed)) x.exclude.push(f.failed)
+        nextOffer(x, t, now)
+      },
+      history: [{ state: 'offered', attempt: t.attempt + 1, detail: f.reason }]
+    }
   }
+  const tier = tierOf(t)
+  const higher = ctx.tiers.filter(x => x > tier).sort((a, b) => a - b)[0]
+  const why = f.tierOver != null ? f.reason : `attempts spent at tier ${tier} (${spentHere} of ${t.spec.attempts}); last: ${f.reason}`
+  if (higher != null) {
+    return {
+      to: 'offered',
+      edit: (x) => {
+        x.tier = higher
+        x.tierStart = x.attemptsLog.length
+        x.exclude = []
+        // a new tier gets the task's whole time again: its deadline may have been what ended the last one
+        x.deadline = Math.max(x.deadline, now + t.spec.timeoutS * 1000)
+        nextOffer(x, t, now)
+      },
+      history: [{ state: 'offered', attempt: t.attempt + 1, detail: `tier ${higher}: ${why}` }]
+    }
+  }
+  if (t.spec.onFailure === 'review') {
+    const cause: EscalationCause = f.tierOver ?? 'attempts-spent'
+    return {
+      to: 'needs-review',
+      edit: (x) => {
+        x.leaseUntil = null
+        x.review = { cause, reason: why, since: now, holder: null, holdUntil: null }
+      },
+      history: [{ state: 'needs-review', attempt: t.attempt, detail: why }]
+    }
+  }
+  return ended('failed', t, why, now)
+}
+
+function nextOffer (x: TaskRecord, t: TaskRecord, now: number): void {
+  x.attempt = t.attempt + 1
+  x.offeredAt = now
+  x.lastOfferAt = now
+  x.reoffers = 0
+  x.executor = null
+  x.leaseUntil = null
 }
 
 /** The task ends in `state` with `error` (or `output`). */

@@ -3,8 +3,10 @@ import type { GossipRouter } from '../../gossip/index.js'
 import type { Logger } from '../../log.js'
 import type { Metrics } from '../../metrics.js'
 import type { SkillResolver } from './submit.js'
+import type { FailureContext } from './attempts.js'
 import type { TaskStateMachine } from '../state.js'
 import type { TaskStore } from '../store.js'
+import type { TaskRecord } from '../types.js'
 
 /**
  * What the origin's parts (submit, auction, leases, results) share: the state machine they
@@ -33,8 +35,19 @@ export interface OriginComponents {
   metrics: Metrics | null
   log: Logger
   now: () => number
+  /** Tiers of the executors this origin knows of now, its own included (default: none). */
+  tiers?: () => number[]
+  /** Whether this node has a person who can review (the default of `onFailure`). */
+  hasReviewers?: () => boolean
+  /** The SelfImprover's decisions taken at submission (answer reuse). */
+  improver?: { reuse: (t: TaskRecord) => Promise<{ rule: string, output: unknown, evidence: Record<string, unknown> } | undefined> }
 }
 
 export interface OriginContext extends OriginComponents {
   opts: OriginOptions
+}
+
+/** What the failure path needs to know now. */
+export function failureContext (ctx: OriginContext): FailureContext {
+  return { now: ctx.now(), tiers: ctx.tiers?.() ?? [] }
 }

@@ -1,6 +1,6 @@
-import type { TaskRecord } from '../types.js'
-import { afterFailedAttempt, both, ended } from './attempts.js'
-import type { OriginContext } from './context.js'
+import { tierOf, type TaskRecord } from '../types.js'
+import { afterFailedAttempt, both } from './attempts.js'
+import { failureContext, type OriginContext } from './context.js'
 
 /**
  * Leases and deadlines (DESIGN.md "Task lifecycle" step 5): the holder of an attempt renews
@@ -22,23 +22,28 @@ export async function renew (ctx: OriginContext, taskId: string, attempt: number
   return { ok: true, leaseUntil }
 }
 
-/** The deadline passed: the task ends, failed. */
+/**
+ * The deadline passed: with nobody having bid, or with attempts still out, the tier is over —
+ * the task climbs, goes to review, or ends failed.
+ */
 export async function expireDeadline (ctx: OriginContext, t: TaskRecord): Promise<TaskRecord> {
-  const reason = t.attemptsLog.length === 0 ? 'no executor took it before the deadline' : `deadline passed (attempt ${t.attempt})`
-  return await ctx.machine.apply(t, { event: 'finished', ...ended('failed', t, reason, ctx.now()), details: { reason: 'deadline' } })
+  const noBidder = t.attemptsLog.length === (t.tierStart ?? 0)
+  const reason = noBidder ? `no executor took it before the deadline (tier ${tierOf(t)})` : `deadline passed (attempt ${t.attempt})`
+  const next = afterFailedAttempt(t, { reason, failed: null, tierOver: noBidder ? 'no-bidder' : 'deadline' }, failureContext(ctx))
+  return await ctx.machine.apply(t, { event: 'finished', ...next, details: { reason: 'deadline' } })
 }
 
 /** The holder did not renew in time: its attempt is over; the next one is offered. */
 export async function expireLease (ctx: OriginContext, t: TaskRecord): Promise<void> {
-  const now = ctx.now()
+  const fctx = failureContext(ctx)
   ctx.log.info({ task: t.id, attempt: t.attempt, executor: t.executor }, 'lease expired: offering the next attempt')
-  const next = afterFailedAttempt(t, `lease of attempt ${t.attempt} expired`, t.executor, now)
+  const next = afterFailedAttempt(t, { reason: `lease of attempt ${t.attempt} expired`, failed: t.executor }, fctx)
   await ctx.machine.apply(t, {
     event: 'lease-expired',
     to: next.to,
     edit: both((x) => {
       const held = x.attemptsLog.find(a => a.attempt === x.attempt && a.executor === x.executor)
-      if (held != null) { held.status = 'lease-expired'; held.endedAt = now }
+      if (held != null) { held.status = 'lease-expired'; held.endedAt = fctx.now }
     }, next.edit),
     history: [{ state: 'lease-expired', attempt: t.attempt, ...(t.executor != null ? { executor: t.executor } : {}) }, ...(next.history ?? [])],
     details: { executor: t.executor }

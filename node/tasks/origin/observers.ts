@@ -10,7 +10,7 @@ import { isTerminal, type TaskRecord, type TaskState } from '../types.js'
  * machine's events; none writes task state.
  */
 export function taskMetrics (m: Metrics, open: () => Iterable<TaskRecord>): (e: TaskEvent) => void {
-  const counts = new Map<TaskState, number>([['offered', 0], ['assigned', 0]])
+  const counts = new Map<TaskState, number>([['offered', 0], ['assigned', 0], ['needs-review', 0]])
   for (const t of open()) counts.set(t.state, (counts.get(t.state) ?? 0) + 1)
   const show = (): void => { for (const [state, n] of counts) m.tasksOpen.set({ state }, n) }
   show()
@@ -26,10 +26,11 @@ export function taskMetrics (m: Metrics, open: () => Iterable<TaskRecord>): (e: 
       m.taskBids.inc({ result: 'won' })
       if (bids > 1) m.taskBids.inc({ result: 'lost' }, bids - 1)
     }
+    if (e.to === 'needs-review' && e.from !== 'needs-review') m.tasksEscalated.inc({ reason: t.review?.cause ?? 'attempts-spent' })
     if (e.kind === 'lease-expired') m.taskLeaseExpiries.inc()
     if (e.kind === 'late-result') m.taskLateResults.inc()
     if (e.kind === 'result') m.sandboxRunSeconds.observe({ status: String(e.details.status) }, Number(e.details.sandboxMs ?? 0) / 1000)
-    if (isTerminal(e.to) && e.from != null && !isTerminal(e.from)) {
+    if (isTerminal(e.to) && (e.from == null || !isTerminal(e.from))) {
       if (e.to === 'succeeded') m.taskSubmitToResultSeconds.observe((e.at - t.spec.submittedAt) / 1000)
       m.taskAttempts.observe(t.attemptsLog.length)
       m.tasksFinished.inc({ state: e.to })
@@ -37,11 +38,13 @@ export function taskMetrics (m: Metrics, open: () => Iterable<TaskRecord>): (e: 
   }
 }
 
-/** Every accepted result becomes an outcome in the MemoryEngine. */
+/** Every accepted result, and every reviewer's decision, becomes an outcome in the MemoryEngine. */
 export function memoryRecorder (memory: MemoryEngine, log: Logger): (e: TaskEvent) => void {
   return (e) => {
-    if (e.kind !== 'result') return
-    memory.record(e.task.spec.skill.cid, e.task.spec.input, e.details.status === 'succeeded', Number(e.details.sandboxMs ?? 0))
+    // a run's outcome, or a person's: a resolution counts as a success, a rejection as a failure
+    const outcome = e.kind === 'result' ? e.details.status === 'succeeded' : e.kind === 'resolved' ? true : e.kind === 'review-rejected' ? false : undefined
+    if (outcome === undefined) return
+    memory.record(e.task.spec.skill.cid, e.task.spec.input, outcome, Number(e.details.sandboxMs ?? 0))
       .catch((err: Error) => { log.warn({ err, task: e.task.id }, 'could not record the outcome') })
   }
 }

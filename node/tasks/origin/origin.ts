@@ -6,6 +6,7 @@ import type { OriginComponents, OriginContext, OriginOptions } from './context.j
 import { expireDeadline, expireLease, renew, type RenewAnswer } from './leases.js'
 import { receiveResult, type ResultAnswer } from './results.js'
 import { accept, type SubmitRequest } from './submit.js'
+import { releaseHold } from './review.js'
 
 /**
  * The origin of the tasks submitted to this node (DESIGN.md "Task lifecycle"): the one
@@ -25,6 +26,11 @@ export class TaskOrigin {
   constructor (c: OriginComponents, opts: OriginOptions) {
     this.ctx = { ...c, opts }
     this.auction = new Auction(this.ctx, async (fn) => await this.serial(fn))
+  }
+
+  /** Runs `fn` in turn with every other change of task state (the review queue's changes too). */
+  async run<T> (fn: (ctx: OriginContext) => Promise<T>): Promise<T> {
+    return await this.serial(async () => await fn(this.ctx))
   }
 
   private async serial<T> (fn: () => Promise<T>): Promise<T> {
@@ -106,7 +112,10 @@ export class TaskOrigin {
     const { store, machine } = this.ctx
     const now = this.ctx.now()
     for (const t of [...store.open.values()]) {
-      if (now > t.deadline) {
+      if (t.state === 'needs-review') {
+        // a person has no deadline; an expired hold goes back to the queue
+        if (t.review?.holder != null && (t.review.holdUntil ?? 0) < now) await releaseHold(this.ctx, t, t.review.holder, 'hold expired')
+      } else if (now > t.deadline) {
         await expireDeadline(this.ctx, t)
       } else if (t.state === 'assigned' && t.leaseUntil != null && now > t.leaseUntil) {
         await expireLease(this.ctx, t)

@@ -1,7 +1,7 @@
 import type { TaskResultBody } from '../../../protocol/index.js'
 import { isTerminal } from '../types.js'
 import { afterFailedAttempt, both, ended } from './attempts.js'
-import type { OriginContext } from './context.js'
+import { failureContext, type OriginContext } from './context.js'
 import { expireDeadline } from './leases.js'
 
 /**
@@ -37,6 +37,7 @@ export async function receiveResult (ctx: OriginContext, r: TaskResultBody, from
   const record = (x: typeof t): void => {
     const h = x.attemptsLog.find(a => a.attempt === r.attempt && a.executor === from)!
     h.timings = r.timings
+    if (r.stderrTail != null) h.stderrTail = r.stderrTail
     if (h.status === 'lease-expired') h.late = r.status
     if (h.status === 'lease-expired' && r.status === 'succeeded') {
       // the first success is accepted whenever it comes: the attempt succeeded, late
@@ -72,7 +73,8 @@ export async function receiveResult (ctx: OriginContext, r: TaskResultBody, from
   }
   // a failed run counts as an attempt; from the holder of the current attempt, go on
   if (t.state === 'assigned' && t.attempt === r.attempt && t.executor === from) {
-    const next = afterFailedAttempt(t, `attempt ${r.attempt} ${r.status}: ${r.error ?? ''}`.trim(), from, now)
+    const reason = `attempt ${r.attempt} ${r.status}: ${r.error ?? ''}`.trim()
+    const next = afterFailedAttempt(t, { reason, failed: from, tierOver: r.status === 'needs-human' ? 'needs-human' : undefined }, failureContext(ctx))
     await ctx.machine.apply(t, { ...base, to: next.to, edit: both(record, next.edit), history: [...history, ...(next.history ?? [])] })
   } else {
     await ctx.machine.apply(t, { ...base, to: t.state, edit: record, history })

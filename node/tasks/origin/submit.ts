@@ -7,7 +7,7 @@ import { encodeCanonical, TASK_INPUT_MAX_BYTES, type Release } from '../../../pr
 import { schemaProblem } from '../../../skills/manifest/index.js'
 import { effectiveLimits } from '../../../skills/sandbox/options.js'
 import { SubmitError, SubmitErrorCode } from '../errors.js'
-import type { TaskRecord, TaskSpec } from '../types.js'
+import { ON_FAILURE, type OnFailure, type TaskRecord, type TaskSpec } from '../types.js'
 import type { OriginContext } from './context.js'
 
 /**
@@ -20,6 +20,7 @@ export interface SubmitRequest {
   input: unknown
   timeoutS?: number
   attempts?: number
+  onFailure?: OnFailure
 }
 
 /** What submit needs of the skill index. */
@@ -34,6 +35,8 @@ export function newTask (ctx: OriginContext, req: SubmitRequest, submitter: stri
   const attempts = req.attempts ?? opts.defaultAttempts
   if (!Number.isInteger(timeoutS) || timeoutS < 1 || timeoutS > 86_400) throw new SubmitError(`timeout must be 1 to 86400 seconds, not ${String(timeoutS)}`, SubmitErrorCode.BAD_SUBMISSION)
   if (!Number.isInteger(attempts) || attempts < 1 || attempts > 20) throw new SubmitError(`attempts must be 1 to 20, not ${String(attempts)}`, SubmitErrorCode.BAD_SUBMISSION)
+  if (req.onFailure !== undefined && !ON_FAILURE.includes(req.onFailure)) throw new SubmitError(`onFailure must be ${ON_FAILURE.join(' or ')}, not ${String(req.onFailure)}`, SubmitErrorCode.BAD_SUBMISSION)
+  const onFailure: OnFailure = req.onFailure ?? (ctx.hasReviewers?.() === true ? 'review' : 'fail')
   const entry = ctx.index.resolve(req.skill)
   if (entry == null) throw new SubmitError(`no trusted skill release matches "${req.skill}": publish it, or check the name with "aas skill search"`, SubmitErrorCode.UNKNOWN_SKILL)
   if (req.input === undefined) throw new SubmitError('a task needs an input (JSON)', SubmitErrorCode.BAD_SUBMISSION)
@@ -50,7 +53,9 @@ export function newTask (ctx: OriginContext, req: SubmitRequest, submitter: stri
     attempts,
     submitter,
     submittedAt: now,
-    resources: effectiveLimits(opts.sandbox, entry.manifest.resources as Record<string, number> | undefined)
+    resources: effectiveLimits(opts.sandbox, entry.manifest.resources as Record<string, number> | undefined),
+    tier: typeof entry.manifest.tier === 'number' ? entry.manifest.tier : 0,
+    onFailure
   }
   return {
     id: taskId(spec),
@@ -69,13 +74,29 @@ export function newTask (ctx: OriginContext, req: SubmitRequest, submitter: stri
     attemptsLog: [],
     history: [],
     completedAt: null,
-    timings: null
+    timings: null,
+    tier: spec.tier ?? 0,
+    tierStart: 0,
+    review: null
   }
 }
 
-/** Stores a checked task as offered; the announcer gossips the offer. */
+/**
+ * Stores a checked task as offered (the announcer gossips the offer) — or, when the SelfImprover
+ * knows a reviewer's reusable answer to this very input, as succeeded from memory, saying so.
+ */
 export async function accept (ctx: OriginContext, req: SubmitRequest, submitter: string): Promise<TaskRecord> {
   const t = newTask(ctx, req, submitter)
+  const learned = await ctx.improver?.reuse(t)
+  if (learned != null) {
+    const now = ctx.now()
+    return await ctx.machine.create(t, {
+      actor: submitter,
+      to: 'succeeded',
+      edit: (x) => { x.output = learned.output; x.completedAt = now; x.source = 'learned' },
+      history: [{ state: 'succeeded', attempt: 1, detail: `answered from memory: review ${String(learned.evidence.review)}`, learned: { rule: learned.rule, evidence: learned.evidence } }]
+    })
+  }
   return await ctx.machine.create(t, { actor: submitter, history: [{ state: 'offered', attempt: 1 }] })
 }
 

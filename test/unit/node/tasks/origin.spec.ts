@@ -114,7 +114,7 @@ describe('node/tasks: TaskOrigin', function () {
       expect(gossip.published).to.deep.equal([{
         type: 'task-offer',
         valid: true,
-        body: { taskId: t.id, attempt: 1, skill: t.spec.skill, inputBytes: Buffer.byteLength(JSON.stringify(t.spec.input)), resources: t.spec.resources, deadline: t.deadline, exclude: [] }
+        body: { taskId: t.id, attempt: 1, skill: t.spec.skill, inputBytes: Buffer.byteLength(JSON.stringify(t.spec.input)), resources: t.spec.resources, deadline: t.deadline, exclude: [], tier: 0 }
       }])
       expect(events.map(e => e.kind)).to.deep.equal(['accepted'])
     })

@@ -16,12 +16,14 @@ import { AuditTap, Clock, Disk, skillRelease } from '../../../utils/task-rig.js'
 const SUBMITTER = 'submitter-peer'
 const EXEC_A = 'executor-a'
 const EXEC_B = 'executor-b'
+const REVIEWER = 'user:ada'
 const LEASE = 10_000
-const STATES: TaskState[] = ['offered', 'assigned', 'succeeded', 'failed', 'cancelled']
-const TERMINAL = new Set<TaskState>(['succeeded', 'failed', 'cancelled'])
-const EVENTS: TaskEventKind[] = ['accepted', 're-offered', 'assigned', 'renewed', 'lease-expired', 'result', 'finished', 'late-result']
+const STATES: TaskState[] = ['offered', 'assigned', 'needs-review', 'succeeded', 'resolved', 'failed', 'cancelled']
+const TERMINAL = new Set<TaskState>(['succeeded', 'resolved', 'failed', 'cancelled'])
+const OPEN = new Set<TaskState>(['offered', 'assigned', 'needs-review'])
+const EVENTS: TaskEventKind[] = ['accepted', 're-offered', 'assigned', 'renewed', 'lease-expired', 'result', 'finished', 'review-claimed', 'review-released', 'resolved', 'review-rejected', 'late-result']
 /** Audit actions attributed to whoever caused the change; the others are the node's own. */
-const BY_ACTOR = new Set(['task.accepted', 'task.result-accepted', 'task.cancelled', 'task.result-refused'])
+const BY_ACTOR = new Set(['task.accepted', 'task.result-accepted', 'task.cancelled', 'task.result-refused', 'review.claimed', 'review.released', 'review.resolved', 'review.rejected'])
 
 /** The lifecycle as the issue states it, written out here (not read from the source). */
 function allowed (from: TaskState, event: TaskEventKind, to: TaskState): boolean {
@@ -30,9 +32,14 @@ function allowed (from: TaskState, event: TaskEventKind, to: TaskState): boolean
     case 're-offered': return from === 'offered' && to === 'offered'
     case 'assigned': return from === 'offered' && to === 'assigned'
     case 'renewed': return from === 'assigned' && to === 'assigned'
-    case 'lease-expired': return from === 'assigned' && (to === 'offered' || to === 'failed')
-    case 'result': return (from === 'offered' || from === 'assigned') && to !== 'cancelled'
-    case 'finished': return (from === 'offered' || from === 'assigned') && (to === 'failed' || to === 'cancelled')
+    // a lost lease: the next attempt or tier, the review queue, or the end
+    case 'lease-expired': return from === 'assigned' && (to === 'offered' || to === 'needs-review' || to === 'failed')
+    case 'result': return OPEN.has(from) && (OPEN.has(to) || to === 'succeeded' || to === 'failed')
+    // cancelled, or the deadline passed (then like a failed attempt: next tier, review, or failed)
+    case 'finished': return OPEN.has(from) && (to === 'offered' || to === 'needs-review' || to === 'failed' || to === 'cancelled')
+    case 'review-claimed': case 'review-released': return from === 'needs-review' && to === 'needs-review'
+    case 'resolved': return from === 'needs-review' && to === 'resolved'
+    case 'review-rejected': return from === 'needs-review' && to === 'failed'
     case 'late-result': return TERMINAL.has(from) && to === from
   }
 }
@@ -147,6 +154,20 @@ describe('node/tasks: TaskStateMachine', function () {
     event: 'late-result', to: state, actor: EXEC_B, history: [{ state: 'late-result', attempt: 1, executor: EXEC_B, detail: `succeeded; task already ${state}` }], details: { executor: EXEC_B, status: 'succeeded', attempt: 1 }
   })
 
+  const toReview = (): TaskChange => ({
+    event: 'lease-expired',
+    to: 'needs-review',
+    edit: (x) => { x.leaseUntil = null; x.review = { cause: 'attempts-spent', reason: 'attempts spent', since: clock.now, holder: null, holdUntil: null } },
+    history: [{ state: 'lease-expired', attempt: 1, executor: EXEC_A }, { state: 'needs-review', attempt: 1, detail: 'attempts spent' }]
+  })
+  const resolve = (): TaskChange => ({
+    event: 'resolved',
+    to: 'resolved',
+    actor: REVIEWER,
+    edit: (x) => { x.output = { words: 3 }; x.completedAt = clock.now; Object.assign(x.review!, { resolvedBy: REVIEWER, annotation: 'counted by hand' }) },
+    history: [{ state: 'resolved', attempt: 1, detail: REVIEWER }]
+  })
+
   /** A task on disk in `state`, reached through the machine (what a test starts from). */
   async function taskIn (state: TaskState | 'assigned-from-b'): Promise<TaskRecord> {
     const t = await machine.create(sampleTask(clock.now), { actor: SUBMITTER, history: [{ state: 'offered', attempt: 1 }] })
@@ -158,6 +179,8 @@ describe('node/tasks: TaskStateMachine', function () {
       case 'succeeded': return await machine.apply(await machine.apply(t, assign()), result('succeeded'))
       case 'failed': return await machine.apply(t, finished('failed'))
       case 'cancelled': return await machine.apply(t, finished('cancelled', SUBMITTER))
+      case 'needs-review': return await machine.apply(await machine.apply(t, assign()), toReview())
+      case 'resolved': return await machine.apply(await machine.apply(await machine.apply(t, assign()), toReview()), resolve())
     }
   }
 
@@ -230,7 +253,13 @@ describe('node/tasks: TaskStateMachine', function () {
       { title: 'finished (assigned → failed: deadline)', from: 'assigned', change: () => finished('failed'), audit: ['task.finished'], sync: true },
       { title: 'finished (offered → cancelled)', from: 'offered', change: () => finished('cancelled', SUBMITTER), audit: ['task.cancelled', 'task.finished'], sync: true },
       { title: 'finished (assigned → cancelled)', from: 'assigned', change: () => finished('cancelled', SUBMITTER), audit: ['task.cancelled', 'task.finished'], sync: true },
-      ...(['succeeded', 'failed', 'cancelled'] as const).map((s): Case => ({
+      { title: 'lease-expired (assigned → needs-review)', from: 'assigned', change: toReview, audit: ['task.lease-lost', 'task.escalated'], sync: false, check: (r) => { expect(r.review).to.deep.include({ cause: 'attempts-spent', holder: null }) } },
+      { title: 'review-claimed (needs-review → needs-review)', from: 'needs-review', change: () => ({ event: 'review-claimed', to: 'needs-review', actor: REVIEWER, edit: (x) => { x.review!.holder = REVIEWER; x.review!.holdUntil = clock.now + 60_000 } }), audit: ['review.claimed'], sync: false, check: (r) => { expect(r.review?.holder).to.equal(REVIEWER) } },
+      { title: 'review-released (needs-review → needs-review)', from: 'needs-review', change: () => ({ event: 'review-released', to: 'needs-review', actor: REVIEWER, edit: (x) => { x.review!.holder = null } }), audit: ['review.released'], sync: false },
+      { title: 'resolved (needs-review → resolved)', from: 'needs-review', change: resolve, audit: ['review.resolved', 'task.finished'], sync: true, check: (r) => { expect([r.output, r.review?.resolvedBy]).to.deep.equal([{ words: 3 }, REVIEWER]) } },
+      { title: 'review-rejected (needs-review → failed)', from: 'needs-review', change: () => ({ event: 'review-rejected', to: 'failed', actor: REVIEWER, edit: ending('rejected') }), audit: ['review.rejected', 'task.finished'], sync: true },
+      { title: 'finished (needs-review → cancelled)', from: 'needs-review', change: () => finished('cancelled', SUBMITTER), audit: ['task.cancelled', 'task.finished'], sync: true },
+      ...(['succeeded', 'resolved', 'failed', 'cancelled'] as const).map((s): Case => ({
         title: `late-result (${s} → ${s})`, from: s, change: () => late(s), audit: ['task.result-refused'], sync: true, check: (r) => { expect(r.completedAt).to.not.equal(clock.now) }
       }))
     ]

@@ -1,0 +1,40 @@
+import type { FastifyInstance } from 'fastify'
+import type { Auth } from '../auth/index.js'
+import type { AuditLog } from '../audit/index.js'
+import type { LearnedAnswers } from '../improve/index.js'
+import { requirePerson } from './auth-routes.js'
+
+/**
+ * What the node has learned, over HTTP: the answers reviewers allowed to be reused
+ * (`GET /v1/memory/answers?skill=`), and withdrawing one — by the reviewer who gave it or an
+ * admin, with a session and its CSRF token; audited either way.
+ */
+export interface MemoryRoutesComponents {
+  answers: LearnedAnswers
+  auth: Auth
+  audit: Pick<AuditLog, 'append'>
+}
+
+export function memoryRoutes (c: MemoryRoutesComponents) {
+  return (app: FastifyInstance): void => {
+    app.get('/v1/memory/answers', async (req) => {
+      const { skill } = req.query as { skill?: string }
+      const answers = await c.answers.list(typeof skill === 'string' && skill !== '' ? skill : undefined)
+      return { answers: answers.map(a => ({ ...a, resolvedBy: a.resolvedBy.replace(/^user:/, '') })) }
+    })
+
+    app.post('/v1/memory/answers/:task/withdraw', { preHandler: requirePerson({ auth: c.auth }) }, async (req, reply) => {
+      const task = (req.params as { task: string }).task
+      const person = req.person!
+      const a = await c.answers.byReview(task)
+      if (a == null) return await reply.code(404).send({ statusCode: 404, code: 'ERR_NOT_FOUND', error: 'NotFound', message: `no answer was learned from task ${task}` })
+      if (a.resolvedBy !== `user:${person.name}` && !person.roles.includes('admin')) {
+        await c.audit.append({ action: 'review.refused', subject: task, actor: `user:${person.name}`, details: { action: 'withdraw', code: 'ERR_FORBIDDEN' } })
+        return await reply.code(403).send({ statusCode: 403, code: 'ERR_FORBIDDEN', error: 'Forbidden', message: 'only the reviewer who gave an answer, or an admin, may withdraw it' })
+      }
+      const done = await c.answers.withdraw(task, `user:${person.name}`)
+      await c.audit.append({ action: 'learned.withdrawn', subject: task, actor: `user:${person.name}`, details: { skill: a.skill, major: a.major } })
+      return { ...done, resolvedBy: a.resolvedBy.replace(/^user:/, '') }
+    })
+  }
+}

@@ -1,0 +1,97 @@
+import semver from 'semver'
+import { decodeCanonical, encodeCanonical } from '../../protocol/index.js'
+import { Bucket, type NodeStore } from '../store/index.js'
+import { inputFingerprint } from '../tasks/memory.js'
+import type { TaskEvent } from '../tasks/index.js'
+
+/**
+ * Answers a reviewer allowed to be reused (the "reuse this answer for identical inputs" box):
+ * kept per skill name, major version and input fingerprint, so an answer never crosses skill
+ * names or major versions. The reviewer who gave it, or an admin, can withdraw it; a withdrawn
+ * answer is kept (with who withdrew it) but never used again.
+ */
+export interface LearnedAnswer {
+  skill: string
+  major: number
+  /** The release the reviewer answered for. */
+  version: string
+  input: string
+  output: unknown
+  /** The task the review was on, who resolved it, and their note. */
+  review: string
+  resolvedBy: string
+  annotation: string
+  at: number
+  withdrawn: { by: string, at: number } | null
+}
+
+const answerKey = (skill: string, major: number, fp: string): string => `a!${skill}!${major}!${fp}`
+const reviewKey = (taskId: string): string => `r!${taskId}`
+
+export class LearnedAnswers {
+  constructor (private readonly c: { store: Pick<NodeStore, 'sublevel' | 'write'>, now: () => number }) {}
+
+  private get db () { return this.c.store.sublevel(Bucket.learned) }
+
+  /** The answer for this input of this skill's major version, unless withdrawn. */
+  async find (skill: string, version: string, input: unknown): Promise<LearnedAnswer | undefined> {
+    const major = semver.major(version)
+    const v = await this.db.get(answerKey(skill, major, inputFingerprint(input)))
+    if (v == null) return undefined
+    const a = decodeCanonical(v) as LearnedAnswer
+    return a.withdrawn == null ? a : undefined
+  }
+
+  async byReview (taskId: string): Promise<LearnedAnswer | undefined> {
+    const key = await this.db.get(reviewKey(taskId))
+    if (key == null) return undefined
+    const v = await this.db.get(new TextDecoder().decode(key))
+    return v == null ? undefined : decodeCanonical(v) as LearnedAnswer
+  }
+
+  /** Keeps a resolution the reviewer allowed to be reused (a later one for the same input wins). */
+  readonly listener = (e: TaskEvent): void => {
+    const r = e.task.review
+    if (e.kind !== 'resolved' || r?.reuse !== true || r.resolvedBy == null) return
+    const { skill } = e.task.spec
+    const a: LearnedAnswer = {
+      skill: skill.name,
+      major: semver.major(skill.version),
+      version: skill.version,
+      input: inputFingerprint(e.task.spec.input),
+      output: e.task.output,
+      review: e.task.id,
+      resolvedBy: r.resolvedBy,
+      annotation: r.annotation ?? '',
+      at: e.at,
+      withdrawn: null
+    }
+    void this.put(a).catch(() => {})
+  }
+
+  private async put (a: LearnedAnswer): Promise<void> {
+    const key = answerKey(a.skill, a.major, a.input)
+    await this.c.store.write([
+      { type: 'put', bucket: Bucket.learned, key, value: encodeCanonical(JSON.parse(JSON.stringify(a))) },
+      { type: 'put', bucket: Bucket.learned, key: reviewKey(a.review), value: new TextEncoder().encode(key) }
+    ], { sync: true })
+  }
+
+  /** Withdraws the answer learned from review `taskId`; returns it, or undefined if there is none. */
+  async withdraw (taskId: string, by: string): Promise<LearnedAnswer | undefined> {
+    const a = await this.byReview(taskId)
+    if (a == null) return undefined
+    if (a.withdrawn == null) {
+      a.withdrawn = { by, at: this.c.now() }
+      await this.put(a)
+    }
+    return a
+  }
+
+  async list (skill?: string): Promise<LearnedAnswer[]> {
+    const out: LearnedAnswer[] = []
+    const prefix = skill != null ? `a!${skill}!` : 'a!'
+    for await (const [, v] of this.db.iterator({ gte: prefix, lt: `${prefix}\xff` })) out.push(decodeCanonical(v) as LearnedAnswer)
+    return out
+  }
+}
