@@ -42,7 +42,7 @@ export function registerSkillAuthoring (skill: Command): void {
 /**
  * Builds the folder in a temp dir beside the target, then renames it into place: a failure
  * part-way leaves nothing behind, and a folder that is there is complete. An existing empty
- * target is replaced by the rename (rename(2) takes an empty directory's place).
+ * target is filled in place instead, file by file.
  */
 async function createAtomically (dir: string, files: Array<{ path: string, text: string }>): Promise<void> {
   const st = await stat(dir).catch(() => null)
@@ -56,8 +56,21 @@ async function createAtomically (dir: string, files: Array<{ path: string, text:
   const tmp = await mkdtemp(join(parent, `.${basename(dir)}.init-`))
   try {
     for (const f of files) await writeFile(join(tmp, f.path), f.text, { mode: 0o644, flag: 'wx' })
-    await chmod(tmp, 0o755) // mkdtemp makes it 0700
-    await rename(tmp, dir)
+    if (st == null) {
+      await chmod(tmp, 0o755) // mkdtemp makes it 0700
+      await rename(tmp, dir)
+    } else {
+      // an existing empty folder keeps its place (a shell may stand in it) and its mode: the
+      // finished files move in one by one; on a failure the ones moved are taken out again
+      const moved: string[] = []
+      try {
+        for (const f of files) { await rename(join(tmp, f.path), join(dir, f.path)); moved.push(f.path) }
+      } catch (err) {
+        await Promise.all(moved.map(async f => await rm(join(dir, f), { force: true })))
+        throw err
+      }
+      await rm(tmp, { recursive: true, force: true })
+    }
   } catch (err: any) {
     await rm(tmp, { recursive: true, force: true })
     if (err?.code === 'ENOTEMPTY' || err?.code === 'EEXIST') throw new UsageError(`${dir} exists and is not empty; give a new folder with --dir`)
