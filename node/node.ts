@@ -29,7 +29,7 @@ import {
 import { ListenError } from './errors.js'
 import { Signer } from './signer.js'
 import { ReviewQueue } from './review/index.js'
-import { LearnedAnswers, SelfImprover } from './improve/index.js'
+import { ExecutorRecords, LearnedAnswers, SelfImprover } from './improve/index.js'
 import { VERSION } from './version.js'
 import { AuditLog, RejectAuditor } from './audit/index.js'
 import { configDigest } from './config/index.js'
@@ -89,6 +89,7 @@ export class AasNode {
   review!: ReviewQueue
   answers!: LearnedAnswers
   improver!: SelfImprover
+  executorRecords!: ExecutorRecords
   /** People of this node (reviewers, approvers, admins), once enrolled. */
   people: { hasRole: (role: string) => boolean } | undefined
   executor!: TaskExecutor
@@ -184,7 +185,9 @@ export class AasNode {
     this.runner = new SandboxRunner({ ...config.sandbox }, { onRun: sandboxRunMetrics(this.metrics) })
     this.memory = new MemoryEngine(this.store.sublevel(Bucket.memory))
     this.answers = new LearnedAnswers({ store: this.store, now: Date.now })
-    this.improver = new SelfImprover({ answers: this.answers, metrics: this.metrics }, { reuse: config.improver.reuse })
+    this.executorRecords = new ExecutorRecords({ store: this.store })
+    await this.executorRecords.load()
+    this.improver = new SelfImprover({ answers: this.answers, executors: this.executorRecords, metrics: this.metrics }, config.improver)
     const self = this.host.peerId.toString()
     const now = Date.now
     const freshness = { maxAgeMs: config.gossip.maxAgeS * 1000, maxFutureMs: config.gossip.maxFutureS * 1000 }
@@ -212,6 +215,7 @@ export class AasNode {
     this.taskState.on(memoryRecorder(this.memory, log.child({ part: 'memory' })))
     this.taskState.on(this.watchers.listener)
     this.taskState.on(this.answers.listener)
+    this.taskState.on(this.executorRecords.listener)
     this.review = new ReviewQueue({ origin: this.origin, store: this.taskStore, index: this.skillIndex, audit: this.audit, metrics: this.metrics, now }, { holdMs: config.review.holdS * 1000 })
     this.metrics.setReviewDepthSource(() => this.review.depth)
     this.metrics.setPeerSource(() => this.host.getPeers().length)

@@ -86,7 +86,9 @@ export const TasksConfigSchema = Type.Object({
 /** The SelfImprover (node/improve): each rule can be turned off. */
 export const ImproverConfigSchema = Type.Object({
   /** Answer an input identical to one a reviewer resolved with "reuse" from memory. */
-  reuse: Type.Boolean()
+  reuse: Type.Boolean(),
+  /** Prefer executors with better recent success on a skill (a lower confidence bound); bids break ties. */
+  routing: Type.Boolean()
 }, { additionalProperties: false })
 
 /** The human review queue (node/review). */

@@ -4,3 +4,4 @@
  */
 export * from './answers.js'
 export * from './improver.js'
+export * from './routing.js'

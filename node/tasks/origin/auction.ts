@@ -51,7 +51,10 @@ export class Auction {
       for (const b of w.bids) b.answer({ won: false, reason: 'no longer offered' })
       return
     }
-    const best = pickBid(id, w.bids)
+    const ranked = rankBids(id, w.bids)
+    // the SelfImprover may prefer an executor with a better record on this skill
+    const routed = this.ctx.improver?.route?.(t.spec.skill.name, ranked.map(b => b.from))
+    const best = ranked[routed?.index ?? 0]
     const now = this.ctx.now()
     const leaseUntil = now + this.ctx.opts.leaseMs
     let assigned
@@ -66,9 +69,9 @@ export class Auction {
         },
         history: [
           ...w.bids.map(b => ({ state: 'bid' as const, attempt: t.attempt, executor: b.from })),
-          { state: 'assigned', attempt: t.attempt, executor: best.from }
+          { state: 'assigned', attempt: t.attempt, executor: best.from, ...(routed != null ? { learned: routed.learned } : {}) }
         ],
-        details: { bids: w.bids.length }
+        details: { bids: w.bids.length, ...(routed != null ? { routed: true } : {}) }
       })
     } catch (err) {
       this.ctx.log.warn({ err, task: id }, 'could not assign')
@@ -99,9 +102,14 @@ export class Auction {
   }
 }
 
-/** Best bid: the skill already cached, then most free slots, then least load; ties by a hash. */
-export function pickBid<B extends { from: string, claim: TaskClaimBody }> (taskId: string, bids: B[]): B {
+/** Bids best first: the skill already cached, then most free slots, then least load; ties by a hash. */
+export function rankBids<B extends { from: string, claim: TaskClaimBody }> (taskId: string, bids: B[]): B[] {
   const score = (b: B): number => (b.claim.cached ? 100 : 0) + Math.min(b.claim.freeSlots, 16) - b.claim.load
   const tie = (peer: string): string => createHash('sha256').update(`${taskId}/${peer}`).digest('hex')
-  return [...bids].sort((a, b) => score(b) - score(a) || tie(a.from).localeCompare(tie(b.from)))[0]
+  return [...bids].sort((a, b) => score(b) - score(a) || tie(a.from).localeCompare(tie(b.from)))
+}
+
+/** The best bid. */
+export function pickBid<B extends { from: string, claim: TaskClaimBody }> (taskId: string, bids: B[]): B {
+  return rankBids(taskId, bids)[0]
 }

@@ -40,7 +40,11 @@ export interface OriginComponents {
   /** Whether this node has a person who can review (the default of `onFailure`). */
   hasReviewers?: () => boolean
   /** The SelfImprover's decisions taken at submission (answer reuse). */
-  improver?: { reuse: (t: TaskRecord) => Promise<{ rule: string, output: unknown, evidence: Record<string, unknown> } | undefined> }
+  improver?: {
+    reuse: (t: TaskRecord) => Promise<{ rule: string, output: unknown, evidence: Record<string, unknown> } | undefined>
+    /** Of executors ranked best bid first, the index to assign and why; undefined keeps the bids' choice. */
+    route?: (skill: string, ranked: string[]) => { index: number, learned: { rule: string, evidence: Record<string, unknown> } } | undefined
+  }
 }
 
 export interface OriginContext extends OriginComponents {
