@@ -40,6 +40,11 @@ export interface SandboxOptions {
    * systemd gives the sandboxes (`/aas.slice/aas-sandboxes.slice`) to cap them all together.
    */
   cgroupParent: string
+  /**
+   * Where the host facts (Podman's version, runtime, cgroup set-up) and the tightened seccomp
+   * profile are cached between runs and processes; default: `$XDG_CACHE_HOME/aas` or `~/.cache/aas`.
+   */
+  cacheDir?: string
 }
 
 export const defaultSandboxOptions: SandboxOptions = {

@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { chown, chmod, copyFile, cp, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { access, chown, chmod, copyFile, cp, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { promisify } from 'node:util'
@@ -8,7 +8,8 @@ import { loadManifest, schemaProblem, type Manifest } from '../manifest/index.js
 import { imageSpecs } from '../images/specs.js'
 import { bundleManifest, decodeBundle } from '../bundle/index.js'
 import { CappedCapture } from './capture.js'
-import { detectHost, processAlive, type SandboxHost } from './host.js'
+import { defaultCacheDir, detectHost, processAlive, type SandboxHost } from './host.js'
+import { fileStamp, readFacts, writeFacts } from './facts-cache.js'
 import { SandboxError } from './errors.js'
 import { cgroupMounts, readRunUsage, removeCgroup, removeIdleCgroups, type CgroupMounts } from './cgroup.js'
 import { defaultSandboxOptions, effectiveLimits, type SandboxLimits, type SandboxOptions } from './options.js'
@@ -62,7 +63,7 @@ export class SandboxRunner {
 
   /** Removes containers of runners whose process is gone (a killed node leaves them). */
   async start (): Promise<number> {
-    const host = await detectHost()
+    const host = await detectHost({ cacheDir: this.options.cacheDir })
     const { stdout } = await exec('podman', ['ps', '-a', '--filter', `label=${SANDBOX_LABEL}=1`, '--format', `{{.Names}} {{index .Labels "${OWNER_LABEL}"}}`])
     const stale = stdout.split('\n').map(l => l.trim().split(' ')).filter(([name, pid]) => name !== '' && !processAlive(Number(pid)))
     for (const [name] of stale) await this.remove(name, host)
@@ -82,7 +83,7 @@ export class SandboxRunner {
    */
   async run (source: string | { bundle: Uint8Array }, input: unknown, wish: Partial<SandboxLimits> = {}, opts: RunOptions = {}): Promise<RunResult> {
     const manifest = typeof source === 'string' ? await loadManifest(source) : bundleManifest(source.bundle)
-    const host = await detectHost()
+    const host = await detectHost({ cacheDir: this.options.cacheDir })
     if (!host.limitsEnforced && !this.options.allowUnenforcedLimits) {
       throw new SandboxError('this host cannot enforce sandbox limits (rootless Podman on cgroup v1): run the node as root, move to cgroup v2, or set sandbox.allowUnenforcedLimits to accept the risk', 'ERR_LIMITS_UNENFORCED')
     }
@@ -96,13 +97,16 @@ export class SandboxRunner {
     }
     const inputError = schemaProblem(manifest.inputSchema, input)
     if (inputError != null) return { ...base, status: 'invalid-input', error: `input ${inputError}` }
-    image = base.image = await this.requireImage(image)
+    image = base.image = await this.requireImage(image, host)
 
     // the pid in the name tells whose run it is: only a dead owner's leftovers are removed
     const work = await mkdtemp(join(tmpdir(), `aas-run-${process.pid}-`))
     const name = `aas-sbx-${randomBytes(8).toString('hex')}`
     const mounts = await this.cgroupMounts(host)
     const cgroup = mounts != null ? { mounts, path: join(this.options.cgroupParent, name) } : null
+    // `podman run --rm` removes a container that ran its course itself; one we killed, or one
+    // podman failed on, is removed here as well
+    let leftBehind = true
     try {
       await mkdir(join(work, 'input'))
       await writeFile(join(work, 'input', 'input.json'), inputText, { mode: 0o644 })
@@ -118,7 +122,8 @@ export class SandboxRunner {
         await stageBundle(source.bundle, skillCopy)
         await loadManifest(skillCopy) // the entrypoint must be one of its files
       }
-      const result = await this.exec(name, host, manifest, image, skillCopy, work, inputText, limits, cgroup, opts.signal)
+      const { removed, ...result } = await this.exec(name, host, manifest, image, skillCopy, work, inputText, limits, cgroup, opts.signal)
+      leftBehind = !removed
       const full = { ...base, ...result }
       const files = await collectFiles(outDir, this.options)
       full.files = files.files
@@ -135,17 +140,20 @@ export class SandboxRunner {
       this.components.onRun?.(manifest, full)
       return full
     } finally {
-      await this.remove(name, host)
+      if (leftBehind) await this.remove(name, host)
       if (cgroup != null) await removeCgroup(cgroup.mounts, cgroup.path)
       await unmountOutput(join(work, 'output'))
       await rm(work, { recursive: true, force: true })
     }
   }
 
-  private async exec (name: string, host: SandboxHost, manifest: Manifest, image: string, skillDir: string, work: string, inputText: string, limits: SandboxLimits, cgroup: { mounts: CgroupMounts, path: string } | null, signal?: AbortSignal): Promise<Partial<RunResult>> {
+  private async exec (name: string, host: SandboxHost, manifest: Manifest, image: string, skillDir: string, work: string, inputText: string, limits: SandboxLimits, cgroup: { mounts: CgroupMounts, path: string } | null, signal?: AbortSignal): Promise<Partial<RunResult> & { removed: boolean }> {
     const o = this.options
+    // --rm saves a `podman rm` process per run; whether a run that ended in a podman-looking
+    // error had started is then asked of Podman's event log, so --rm only where there is one
+    const autoRemove = host.eventLogger !== 'none'
     const args = [
-      '--runtime', host.ociRuntime, ...cgroupManagerArgs(host, cgroup != null), 'run', '-i', '--pull', 'never', '--name', name,
+      '--runtime', host.ociRuntime, ...cgroupManagerArgs(host, cgroup != null), 'run', ...(autoRemove ? ['--rm'] : []), '-i', '--pull', 'never', '--name', name,
       // the run's own cgroup, holding the container alone (conmon stays with the node): its
       // figures are the run's (see cgroup.ts)
       ...(cgroup != null ? ['--cgroups', 'no-conmon', '--cgroup-parent', cgroup.path] : []),
@@ -172,6 +180,7 @@ export class SandboxRunner {
       `${SKILL_PATH}/${manifest.entrypoint}`
     ]
     const started = performance.now()
+    const since = new Date(Date.now() - 1000).toISOString()
     // cwd: the run's folder. conmon drops an 'oom' marker file in its working directory when
     // the OOM killer strikes; it must not land in whatever folder the node was started from
     const child = spawn('podman', args, { stdio: ['pipe', 'pipe', 'pipe'], env: podmanEnv(), cwd: work })
@@ -199,20 +208,23 @@ export class SandboxRunner {
     const durationMs = Math.round(performance.now() - started)
     // the container has exited: its cgroup is gone or going, its parent holds the whole run
     const usage = cgroup != null ? await readRunUsage(cgroup.mounts, cgroup.path) : null
-    const common = { exitCode, stdoutBytes: stdout.total, stderrTail: stderr.text(), durationMs, usage }
+    // the podman client removed the container only when it saw it to the end (and was asked to)
+    const common = { exitCode, stdoutBytes: stdout.total, stderrTail: stderr.text(), durationMs, usage, removed: autoRemove && why == null && exitCode != null }
     const killed = (kill: KillReason): { kill: KillReason } => ({ kill })
 
     if (why === 'timeout') return { ...common, ...killed('timeout'), status: 'timeout', error: `killed after the ${limits.timeoutS} s timeout` }
     if (why === 'killed') return { ...common, ...killed('cancelled'), status: 'killed', error: 'cancelled' }
     if (why === 'output-cap') return { ...common, ...killed('output-cap'), status: 'killed', error: `stdout passed the ${o.maxStdoutBytes} byte cap` }
     // 137 = SIGKILL, and ours were handled above: inside, nothing can SIGKILL pid 1 but the
-    // kernel's OOM killer (podman on cgroup v1 does not always set OOMKilled)
-    if (exitCode === 137 || await this.oomKilled(name)) return { ...common, ...killed('oom'), status: 'oom', error: `out of memory (limit ${limits.memoryMB} MB)` }
+    // kernel's OOM killer (podman 4.3 on cgroup v1 does not set OOMKilled). conmon's own
+    // record of an OOM kill is the 'oom' file it drops in its working directory, the run's
+    // folder: read there rather than through a `podman inspect` process
+    if (exitCode === 137 || await access(join(work, 'oom')).then(() => true, () => false)) return { ...common, ...killed('oom'), status: 'oom', error: `out of memory (limit ${limits.memoryMB} MB)` }
     if (exitCode === 125 || exitCode === 126 || exitCode === 127 || exitCode == null) {
       // podman's own failures (125: podman error; 126/127: the command could not run) happen
       // before the container starts; a skill exiting 125 with "Error:" is only the skill failing
       const line = stderr.text().trim().split('\n').pop() ?? ''
-      if (exitCode == null || (/^Error: /.test(line) && !await this.started(name))) return { ...common, status: 'error', error: line.replace(/^Error: /, 'podman: ') || 'podman failed' }
+      if (exitCode == null || (/^Error: /.test(line) && !await this.started(name, autoRemove, since))) return { ...common, removed: false, status: 'error', error: line.replace(/^Error: /, 'podman: ') || 'podman failed' }
     }
     if (exitCode !== 0) return { ...common, status: 'failed', error: `the skill exited with code ${exitCode}` }
     try {
@@ -230,17 +242,15 @@ export class SandboxRunner {
     }
   }
 
-  private async started (name: string): Promise<boolean> {
+  /** Whether the container reached its start: from the event log once --rm removed it, else from the container. */
+  private async started (name: string, removed: boolean, since: string): Promise<boolean> {
     try {
+      if (removed) {
+        const { stdout } = await exec('podman', ['events', '--stream=false', '--since', since, '--filter', `container=${name}`, '--filter', 'event=start', '--format', '{{.Name}}'], { env: podmanEnv() })
+        return stdout.split('\n').some(l => l.trim() === name)
+      }
       const { stdout } = await exec('podman', ['inspect', '--format', '{{.State.StartedAt.IsZero}}', name], { env: podmanEnv() })
       return stdout.trim() === 'false'
-    } catch { return false }
-  }
-
-  private async oomKilled (name: string): Promise<boolean> {
-    try {
-      const { stdout } = await exec('podman', ['inspect', '--format', '{{.State.OOMKilled}}', name], { env: podmanEnv() })
-      return stdout.trim() === 'true'
     } catch { return false }
   }
 
@@ -248,21 +258,38 @@ export class SandboxRunner {
     await exec('podman', ['--runtime', host.ociRuntime, ...cgroupManagerArgs(host, true), 'rm', '-f', '--time', '0', name], { env: podmanEnv() }).catch(() => {})
   }
 
-  /** Checks the image is present and pins a moving tag (`:latest`) to its content tag. */
-  private async requireImage (image: string): Promise<string> {
+  /**
+   * Checks the image is present and pins a moving tag (`:latest`) to its content tag. Kept in
+   * memory, and on disk under the image list's size and mtime: any build, removal or tag
+   * changes that file, and with it the key.
+   */
+  private async requireImage (image: string, host: SandboxHost): Promise<string> {
     const seen = this.imagesSeen.get(image)
     if (seen != null) return seen
+    const file = join(this.options.cacheDir ?? defaultCacheDir(), `podman-images-${process.getuid?.() ?? 'u'}.json`)
+    const key = host.imageStore != null ? await fileStamp(host.imageStore) : undefined
+    const pins = key != null && !key.endsWith(':-') ? await readFacts(file, key, validPins) ?? {} : undefined
+    const pin = pins?.[image]
+    if (pin != null) {
+      this.imagesSeen.set(image, pin)
+      return pin
+    }
     try {
       const { stdout } = await exec('podman', ['image', 'inspect', '--format', '{{json .RepoTags}}', image], { env: podmanEnv() })
       const repo = image.replace(/[:@][^:/]*$/, '')
       const tags = (JSON.parse(stdout.trim()) as string[] | null) ?? []
       const pinned = tags.find(t => t.startsWith(`${repo}:`) && !t.endsWith(':latest')) ?? image
       this.imagesSeen.set(image, pinned)
+      if (pins != null && key != null) await writeFacts(file, key, { ...pins, [image]: pinned })
       return pinned
     } catch {
       throw new SandboxError(`runtime image ${image} is missing: build it with "aas images build"`, 'ERR_IMAGE_MISSING')
     }
   }
+}
+
+function validPins (f: unknown): f is Record<string, string> {
+  return f != null && typeof f === 'object' && !Array.isArray(f) && Object.values(f).every(v => typeof v === 'string')
 }
 
 /**
