@@ -7,6 +7,7 @@ import type { Benchmark } from './types.js'
 export const benchmarks: Benchmark[] = [
   (await import('./gossip.js')).default,
   (await import('./sandbox.js')).default,
+  (await import('./sandbox-start.js')).default,
   (await import('./fetch.js')).default,
   (await import('./tasks.js')).default,
   (await import('./audit.js')).default

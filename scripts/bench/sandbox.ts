@@ -18,9 +18,10 @@ import type { Benchmark, BenchContext, BenchResult } from './types.js'
 const SKILL = 'import json, sys\nprint(json.dumps({"echo": json.load(sys.stdin)}))\n'
 const INPUT = { n: 1, text: 'hello' }
 
-async function run (cmd: string, args: string[], input: string): Promise<void> {
+/** Runs an echo skill's command with `input` on stdin; resolves when it exited 0 with the echo. */
+export async function run (cmd: string, args: string[], input: string, env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin' }): Promise<void> {
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } })
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env })
     let out = ''
     let err = ''
     child.stdout.on('data', (d) => { out += String(d) })
@@ -34,7 +35,7 @@ async function run (cmd: string, args: string[], input: string): Promise<void> {
   })
 }
 
-const timed = async (fn: () => Promise<unknown>): Promise<number> => {
+export const timed = async (fn: () => Promise<unknown>): Promise<number> => {
   const t0 = performance.now()
   await fn()
   return performance.now() - t0

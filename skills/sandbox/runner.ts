@@ -6,7 +6,6 @@ import { dirname, join, relative, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { loadManifest, schemaProblem, type Manifest } from '../manifest/index.js'
 import { imageSpecs } from '../images/specs.js'
-import { bundleManifest, decodeBundle } from '../bundle/index.js'
 import { CappedCapture } from './capture.js'
 import { defaultCacheDir, detectHost, processAlive, type SandboxHost } from './host.js'
 import { fileStamp, readFacts, writeFacts } from './facts-cache.js'
@@ -82,7 +81,9 @@ export class SandboxRunner {
    * unpacked copy on disk)
    */
   async run (source: string | { bundle: Uint8Array }, input: unknown, wish: Partial<SandboxLimits> = {}, opts: RunOptions = {}): Promise<RunResult> {
-    const manifest = typeof source === 'string' ? await loadManifest(source) : bundleManifest(source.bundle)
+    // the bundle codec (CIDs, CBOR) is loaded only for bundles: a folder run (`aas skill run
+    // DIR`, a new process each time) does not pay for its modules
+    const manifest = typeof source === 'string' ? await loadManifest(source) : (await import('../bundle/index.js')).bundleManifest(source.bundle)
     const host = await detectHost({ cacheDir: this.options.cacheDir })
     if (!host.limitsEnforced && !this.options.allowUnenforcedLimits) {
       throw new SandboxError('this host cannot enforce sandbox limits (rootless Podman on cgroup v1): run the node as root, move to cgroup v2, or set sandbox.allowUnenforcedLimits to accept the risk', 'ERR_LIMITS_UNENFORCED')
@@ -327,6 +328,7 @@ export async function unmountStaleOutputs (): Promise<number> {
 
 /** Writes a bundle's files (decoded and checked again) into the run's folder. */
 async function stageBundle (bytes: Uint8Array, to: string): Promise<void> {
+  const { decodeBundle } = await import('../bundle/index.js')
   for (const f of decodeBundle(bytes)) {
     const at = join(to, ...f.path.split('/'))
     await mkdir(dirname(at), { recursive: true, mode: 0o755 })
