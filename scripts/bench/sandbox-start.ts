@@ -16,7 +16,9 @@ import type { Benchmark, BenchContext, BenchResult } from './types.js'
  * round on the same image:
  * - the runner's `run()` in this process (every hardening flag);
  * - `aas skill run DIR` as a new CLI process (what a person types);
- * - a bare `podman run --rm` with only the flags this host needs;
+ * - a bare `podman run --rm` with only the flags this host needs (so with Podman's default
+ *   network set up and its default log driver), and the same with `--network none
+ *   --log-driver none`, which the runner also uses: the podman CLI's own floor;
  * - `runc run` straight on the image's rootfs (mounted by Podman), with the runner's policy
  *   written as an OCI spec: read-only root, uid 65534, no capabilities, no new privileges,
  *   new network/pid/ipc/uts/mount namespaces, memory/pids/cpu limits, ulimits, a noexec /tmp,
@@ -136,9 +138,10 @@ const benchmark: Benchmark = {
       const bare = ['--runtime', host.ociRuntime, 'run', '--rm', '-i', '--pull', 'never',
         '--ulimit', 'nofile=256:256', '--ulimit', 'nproc=1024:1024',
         '-v', `${skill}:/skill:ro`, image, ...imageSpecs.python3.command, '/skill/main.py']
+      const bareNoNet = [...bare.slice(0, 4), '--network', 'none', '--log-driver', 'none', ...bare.slice(4)]
       const cli = [AAS_BIN, 'skill', 'run', skill, '--input', input, '--json']
       const cliEnv = childEnv()
-      const s = { runner: [] as number[], cli: [] as number[], podman: [] as number[], runc: [] as number[] }
+      const s = { runner: [] as number[], cli: [] as number[], podman: [] as number[], podmanNoNet: [] as number[], runc: [] as number[] }
       for (let i = 0; i < ctx.warmup + ctx.rounds; i++) {
         if (ctx.signal.aborted) throw new Error('benchmark interrupted')
         const a = await timed(async () => {
@@ -148,14 +151,18 @@ const benchmark: Benchmark = {
         const b = await timed(async () => { await run(process.execPath, cli, '', cliEnv) })
         const c = await timed(async () => { await run('podman', bare, input) })
         const d = await timed(runcRun)
-        if (i >= ctx.warmup) { s.runner.push(a); s.cli.push(b); s.podman.push(c); s.runc.push(d) }
+        const e = await timed(async () => { await run('podman', bareNoNet, input) })
+        if (i >= ctx.warmup) { s.runner.push(a); s.cli.push(b); s.podman.push(c); s.runc.push(d); s.podmanNoNet.push(e) }
       }
       ctx.log(`sandbox-start: ${ctx.rounds} rounds on ${image} with ${host.ociRuntime} (cgroup ${host.cgroupVersion}), runc ${seccomp != null ? 'with' : 'without'} the seccomp profile`)
       return [
         { name: 'sandbox-start-runner-vs-runc', unit: 'ms', samples: s.runner, baseline: s.runc, extra: { baselineIs: 'runc run on the same rootfs, same policy' } },
         { name: 'sandbox-start-runner-vs-podman', unit: 'ms', samples: s.runner, baseline: s.podman, extra: { baselineIs: 'bare podman run --rm' } },
         { name: 'sandbox-start-cli-vs-podman', unit: 'ms', samples: s.cli, baseline: s.podman, extra: { baselineIs: 'bare podman run --rm', subjectIs: 'aas skill run DIR' } },
-        { name: 'sandbox-start-podman-vs-runc', unit: 'ms', samples: s.podman, baseline: s.runc, extra: { baselineIs: 'runc run on the same rootfs, same policy' } }
+        { name: 'sandbox-start-cli-vs-podman-nonet', unit: 'ms', samples: s.cli, baseline: s.podmanNoNet, extra: { baselineIs: 'podman run --rm --network none --log-driver none', subjectIs: 'aas skill run DIR' } },
+        { name: 'sandbox-start-runner-vs-podman-nonet', unit: 'ms', samples: s.runner, baseline: s.podmanNoNet, extra: { baselineIs: 'podman run --rm --network none --log-driver none' } },
+        { name: 'sandbox-start-podman-vs-runc', unit: 'ms', samples: s.podman, baseline: s.runc, extra: { baselineIs: 'runc run on the same rootfs, same policy' } },
+        { name: 'sandbox-start-podman-nonet-vs-runc', unit: 'ms', samples: s.podmanNoNet, baseline: s.runc, extra: { baselineIs: 'runc run on the same rootfs, same policy' } }
       ]
     } finally {
       if (created) {
