@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
-import { AuthError, AuthErrorCode, AUTH_HTTP_STATUS, bearerMatches, type Auth, type LoginGrant, type Role } from '../auth/index.js'
+import { AuthError, AuthErrorCode, AUTH_HTTP_STATUS, bearerMatches, personActor, type Auth, type LoginGrant, type Role } from '../auth/index.js'
 
 /**
  * Login over HTTP and the guard every person-facing route uses. The session lives on the
@@ -92,9 +92,9 @@ export function requirePerson (c: AuthRoutesComponents, opts: { role?: Role, sen
   return async function (req, reply) {
     const s = await c.auth.session(req.cookies?.[SESSION_COOKIE])
     if (s == null) return await refuse(c, req, reply, req.ip, new AuthError('log in first: no session, or it expired (aas login, or the login page)', AuthErrorCode.NO_SESSION), opts.send)
-    if (opts.role != null && !s.roles.includes(opts.role)) return await refuse(c, req, reply, s.user, new AuthError(`this needs the ${opts.role} role, which ${s.user} does not have`, AuthErrorCode.FORBIDDEN), opts.send)
+    if (opts.role != null && !s.roles.includes(opts.role)) return await refuse(c, req, reply, personActor(s.user), new AuthError(`this needs the ${opts.role} role, which ${s.user} does not have`, AuthErrorCode.FORBIDDEN), opts.send)
     if (!SAFE_METHODS.has(req.method) && !c.auth.checkCsrf(s, presentedCsrf(req))) {
-      return await refuse(c, req, reply, s.user, new AuthError(`a ${req.method} needs the session's CSRF token (header ${CSRF_HEADER}, or form field ${CSRF_FIELD})`, AuthErrorCode.CSRF), opts.send)
+      return await refuse(c, req, reply, personActor(s.user), new AuthError(`a ${req.method} needs the session's CSRF token (header ${CSRF_HEADER}, or form field ${CSRF_FIELD})`, AuthErrorCode.CSRF), opts.send)
     }
     req.person = { name: s.user, roles: [...s.roles], sessionId: s.id }
   }

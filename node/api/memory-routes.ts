@@ -3,6 +3,7 @@ import type { Auth } from '../auth/index.js'
 import type { AuditLog } from '../audit/index.js'
 import type { LearnedAnswers } from '../improve/index.js'
 import { requirePerson } from './auth-routes.js'
+import { personActor } from '../auth/index.js'
 
 /**
  * What the node has learned, over HTTP: the answers reviewers allowed to be reused
@@ -28,12 +29,12 @@ export function memoryRoutes (c: MemoryRoutesComponents) {
       const person = req.person!
       const a = await c.answers.byReview(task)
       if (a == null) return await reply.code(404).send({ statusCode: 404, code: 'ERR_NOT_FOUND', error: 'NotFound', message: `no answer was learned from task ${task}` })
-      if (a.resolvedBy !== `user:${person.name}` && !person.roles.includes('admin')) {
-        await c.audit.append({ action: 'review.refused', subject: task, actor: `user:${person.name}`, details: { action: 'withdraw', code: 'ERR_FORBIDDEN' } })
+      if (a.resolvedBy !== personActor(person.name) && !person.roles.includes('admin')) {
+        await c.audit.append({ action: 'review.refused', subject: task, actor: personActor(person.name), details: { action: 'withdraw', code: 'ERR_FORBIDDEN' } })
         return await reply.code(403).send({ statusCode: 403, code: 'ERR_FORBIDDEN', error: 'Forbidden', message: 'only the reviewer who gave an answer, or an admin, may withdraw it' })
       }
-      const done = await c.answers.withdraw(task, `user:${person.name}`)
-      await c.audit.append({ action: 'learned.withdrawn', subject: task, actor: `user:${person.name}`, details: { skill: a.skill, major: a.major } })
+      const done = await c.answers.withdraw(task, personActor(person.name))
+      await c.audit.append({ action: 'learned.withdrawn', subject: task, actor: personActor(person.name), details: { skill: a.skill, major: a.major } })
       return { ...done, resolvedBy: a.resolvedBy.replace(/^user:/, '') }
     })
   }

@@ -7,6 +7,9 @@ import type { Metrics } from '../metrics.js'
 import { AuthError, AuthErrorCode } from './errors.js'
 import { defaultScryptParams, hashPassword, MIN_PASSWORD_CHARS, verifyPassword, type ScryptParams } from './passwords.js'
 import { acceptTotp, newTotpSecret, totpUri } from './totp.js'
+
+/** People act as `user:NAME` in the audit trail and on tasks (peers by their peer id). */
+export const personActor = (name: string): string => `user:${name}`
 import { AddressFailures, defaultThrottleOptions, recentFailures, throttleWait, type ThrottleOptions } from './throttle.js'
 import { checkUserName, encodeJson, publicUser, UserStore, type PublicUser, type Role, type UserRecord } from './users.js'
 import { csrfMatches, newCsrfToken, newSessionToken, sessionKey, SessionStore, type Session, type SessionRecord } from './sessions.js'
@@ -226,7 +229,7 @@ export class Auth {
       const record: SessionRecord = { user: u.name, roles: [...u.roles], csrf: newCsrfToken(), createdAt: now, expiresAt: now + this.options.sessionTtlMs, address }
       const key = sessionKey(token)
       await this.c.audit.write(
-        [{ action: 'auth.login', subject: u.name, actor: u.name, details: { result: 'ok', address, expiresAt: record.expiresAt } }],
+        [{ action: 'auth.login', subject: u.name, actor: personActor(u.name), details: { result: 'ok', address, expiresAt: record.expiresAt } }],
         [this.putUser({ ...u, lastStep: step, failures: [] }), { type: 'put', bucket: Bucket.sessions, key, value: encodeJson(record) }],
         { sync: true }
       )
@@ -266,7 +269,7 @@ export class Auth {
   async logout (token: string | undefined, address: string): Promise<boolean> {
     const s = await this.session(token)
     if (s == null) return false
-    await this.c.audit.write([{ action: 'auth.logout', subject: s.user, actor: s.user, details: { address } }], [{ type: 'del', bucket: Bucket.sessions, key: s.id }])
+    await this.c.audit.write([{ action: 'auth.logout', subject: s.user, actor: personActor(s.user), details: { address } }], [{ type: 'del', bucket: Bucket.sessions, key: s.id }])
     return true
   }
 

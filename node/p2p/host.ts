@@ -77,17 +77,19 @@ function scoreParams (topics: string[]): Partial<PeerScoreParams> {
 }
 
 /**
- * libp2p metrics whose names break Prometheus's conventions (`promtool check metrics` flags a
- * gauge named `_total`), exported under a conforming name instead.
+ * libp2p registers some gauges with names ending in `_total` (`libp2p_tcp_inbound_connections_total`,
+ * `libp2p_protocol_streams_total`, `libp2p_tcp_listener_events_total`, …), which
+ * `promtool check metrics` flags: only counters end in `_total`. Every gauge (registerMetric,
+ * registerMetricGroup: counters have their own calls) is exported without that suffix.
  */
-const RENAMED_LIBP2P_METRICS: Record<string, string> = {
-  libp2p_tcp_inbound_connections_total: 'libp2p_tcp_inbound_connections'
+export function gaugeName (name: string): string {
+  return name.endsWith('_total') ? name.slice(0, -'_total'.length) : name
 }
 
 function renamingMetrics (factory: (components: PrometheusMetricsComponents) => Libp2pMetrics): (components: PrometheusMetricsComponents) => Libp2pMetrics {
   return (components) => {
     const m = factory(components)
-    const rename = (name: string): string => RENAMED_LIBP2P_METRICS[name] ?? name
+    const rename = gaugeName
     const { registerMetric, registerMetricGroup } = m
     m.registerMetric = ((name: string, opts?: any) => registerMetric.call(m, rename(name), opts)) as Libp2pMetrics['registerMetric']
     m.registerMetricGroup = ((name: string, opts?: any) => registerMetricGroup.call(m, rename(name), opts)) as Libp2pMetrics['registerMetricGroup']

@@ -1,5 +1,6 @@
 import { schemaProblem } from '../../skills/manifest/index.js'
 import type { AuditLog } from '../audit/index.js'
+import { personActor } from '../auth/index.js'
 import type { Metrics } from '../metrics.js'
 import {
   claimHold, rejectTask, releaseHold, resolveTask, taskView, tierOf,
@@ -45,8 +46,7 @@ export interface ReviewItem {
   tier: number
 }
 
-/** People act as `user:NAME` in the audit trail and on the task. */
-export const personActor = (name: string): string => `user:${name}`
+export { personActor }
 
 export class ReviewQueue {
   private readonly opts: ReviewQueueOptions

@@ -23,14 +23,16 @@ export function childEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv
 
 export interface CliResult { code: number | null, stdout: string, stderr: string }
 
-/** Runs `aas ARGS…` to completion. */
-export async function runCli (args: string[], opts: { env?: Record<string, string>, timeoutMs?: number, input?: string, uid?: number, gid?: number, cwd?: string } = {}): Promise<CliResult> {
+export interface RunCliOptions { env?: Record<string, string>, timeoutMs?: number, input?: string, uid?: number, gid?: number, cwd?: string, onStdout?: (soFar: string) => void }
+
+/** Runs `aas ARGS…` to completion (`onStdout` sees what it printed so far, as it prints). */
+export async function runCli (args: string[], opts: RunCliOptions = {}): Promise<CliResult> {
   return await new Promise((resolve, reject) => {
     const ids = opts.uid != null ? { uid: opts.uid, gid: opts.gid ?? opts.uid } : {}
     const child = spawn(process.execPath, [AAS_BIN, ...args], { env: childEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd, ...ids })
     let stdout = ''
     let stderr = ''
-    child.stdout.on('data', (d) => { stdout += String(d) })
+    child.stdout.on('data', (d) => { stdout += String(d); opts.onStdout?.(stdout) })
     child.stderr.on('data', (d) => { stderr += String(d) })
     const timer = setTimeout(() => { child.kill('SIGKILL') }, opts.timeoutMs ?? 30_000)
     child.on('error', reject)

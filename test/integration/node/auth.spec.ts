@@ -149,13 +149,13 @@ describe('people and login on real nodes', function () {
     expect(users.body.users).to.have.length(2)
 
     // refusals are audited as they are noted, after the answer: wait for the last one to land
-    const entries = await waitFor(async () => { const all = await auditActions(n.api); return all.some(e => e.action === 'auth.refused' && e.details.reason === 'ERR_ADMIN_TOKEN') && all.some(e => e.action === 'auth.refused' && e.actor === 'alice') && all }, 'the refusals\' audit entries')
+    const entries = await waitFor(async () => { const all = await auditActions(n.api); return all.some(e => e.action === 'auth.refused' && e.details.reason === 'ERR_ADMIN_TOKEN') && all.some(e => e.action === 'auth.refused' && e.actor === 'user:alice') && all }, 'the refusals\' audit entries')
     const find = (action: string, subject: string): any => entries.find(e => e.action === action && e.subject === subject)
     expect(find('user.added', 'alice')?.actor).to.match(/^cli:/)
     expect(find('user.added', 'bob')?.actor).to.equal('admin-token')
     expect(find('auth.login', 'alice')?.details).to.include({ result: 'ok', address: '127.0.0.1' })
-    expect(find('auth.logout', 'alice')?.actor).to.equal('alice')
-    expect(entries.some(e => e.action === 'auth.refused' && e.actor === 'alice' && e.details.reason === 'ERR_FORBIDDEN' && e.details.route === 'GET /v1/users')).to.equal(true)
+    expect(find('auth.logout', 'alice')?.actor).to.equal('user:alice')
+    expect(entries.some(e => e.action === 'auth.refused' && e.actor === 'user:alice' && e.details.reason === 'ERR_FORBIDDEN' && e.details.route === 'GET /v1/users')).to.equal(true)
     expect(entries.some(e => e.action === 'auth.refused' && e.subject === 'POST /v1/users' && e.details.reason === 'ERR_ADMIN_TOKEN')).to.equal(true)
 
     // the code alice used stays used across a restart (were the restart slow enough for its step to

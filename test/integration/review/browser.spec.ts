@@ -287,9 +287,9 @@ describe('the reviewer page in Chromium, on a 3-node mesh with tiers', function 
     await waitFor(async () => {
       const entries = await audit()
       const refused = (actor: string, reason: string, route: string): boolean => entries.some(e => e.action === 'auth.refused' && e.actor === actor && e.details?.reason === reason && e.details?.route === route)
-      return refused('carl', 'ERR_FORBIDDEN', 'GET /review') &&
+      return refused('user:carl', 'ERR_FORBIDDEN', 'GET /review') &&
         refused('127.0.0.1', 'ERR_NO_SESSION', 'GET /review/tasks/:id') &&
-        refused('ben', 'ERR_CSRF', 'POST /review/tasks/:id/reject') &&
+        refused('user:ben', 'ERR_CSRF', 'POST /review/tasks/:id/reject') &&
         entries.some(e => e.action === 'review.refused' && e.subject === id && e.actor === 'user:ben' && e.details?.action === 'claim' && e.details?.code === 'ERR_REVIEW_HELD') &&
         entries.some(e => e.action === 'review.viewed' && e.subject === id && e.actor === 'user:ben') &&
         entries.some(e => e.action === 'auth.logout' && e.subject === 'ben')

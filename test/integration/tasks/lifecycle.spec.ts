@@ -397,7 +397,7 @@ describe('task lifecycle across CLI nodes', function () {
     expect(r.code, r.stderr).to.equal(0)
     expect(r.stdout.trim().split('\n'), 'one JSON line').to.have.length(1)
     const out = JSON.parse(r.stdout)
-    expect(Object.keys(out).sort()).to.deep.equal(['attempts', 'durationMs', 'error', 'executor', 'id', 'output', 'state'])
+    expect(Object.keys(out).sort()).to.deep.equal(['annotation', 'attempts', 'durationMs', 'error', 'executor', 'id', 'output', 'resolvedBy', 'state'])
     expect(out).to.include({ state: 'succeeded', attempts: 1, error: null })
     expect(out.output).to.deep.equal({ csv: 'when,who\n2024-03-12,Ada\n', rows: 1, removedDuplicates: 1, removedBlank: 0, unparsedDates: [] })
     expect(byPeer(out.executor), 'executor is a mesh node').to.not.equal(undefined)
@@ -418,12 +418,15 @@ describe('task lifecycle across CLI nodes', function () {
     const sub = await runCli(['task', 'submit', '--skill', 'sleep-echo', '--input', '{"ms":30000,"tag":"cancel-me"}', '--api', a.api, '--json'])
     expect(sub.code, sub.stderr).to.equal(0)
     const { id } = JSON.parse(sub.stdout) as { id: string }
-    const watch = runCli(['task', 'watch', id, '--api', a.api], { timeoutMs: 60_000 })
+    let watched = ''
+    const watch = runCli(['task', 'watch', id, '--api', a.api], { timeoutMs: 60_000, onStdout: (out) => { watched = out } })
     const assigned = await waitFor(async () => { const t = await task(a.api, id); return t.state === 'assigned' ? t : undefined }, `task ${id} to be assigned`, 20_000, 50)
     const runner = byPeer(assigned.executor)!
     expect(runner, 'executor').to.not.equal(undefined)
     // let the run start in the sandbox: the executor's container is running
     await waitFor(async () => (await sandboxContainers(runner.process.pid!)).length === 1, 'the executor\'s sandbox container to run', 30_000, 100)
+    // and the watch is following (its first line is the task as it is now)
+    await waitFor(() => watched.includes('  assigned  on '), 'the watch to print the assignment', 30_000, 50)
 
     const cancel = await runCli(['task', 'cancel', id, '--api', a.api])
     expect(cancel.code, cancel.stderr).to.equal(0)

@@ -77,7 +77,7 @@ describe('node/auth: users, login, throttle, sessions', () => {
     expect(auth.checkCsrf(s!, undefined)).to.equal(false)
     expect(await auth.session('not-a-session')).to.equal(undefined)
     const entries = await audit.read()
-    expect(entries.map(x => [x.action, x.subject, x.actor])).to.deep.equal([['user.added', 'alice', 'cli:test'], ['auth.login', 'alice', 'alice']])
+    expect(entries.map(x => [x.action, x.subject, x.actor])).to.deep.equal([['user.added', 'alice', 'cli:test'], ['auth.login', 'alice', 'user:alice']])
     expect(entries[1].details).to.deep.include({ result: 'ok', address: '10.0.0.1' })
     expect(JSON.stringify(entries)).to.not.include(secretOf(e))
     expect(await logins('ok')).to.equal(1)
