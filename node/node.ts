@@ -90,8 +90,6 @@ export class AasNode {
   answers!: LearnedAnswers
   improver!: SelfImprover
   executorRecords!: ExecutorRecords
-  /** People of this node (reviewers, approvers, admins), once enrolled. */
-  people: { hasRole: (role: string) => boolean } | undefined
   executor!: TaskExecutor
   tasks!: TaskService
   private startedAt = 0
@@ -145,7 +143,6 @@ export class AasNode {
     await this.auth.open()
     this.auth.start()
     this.closers.push(() => { this.auth.stop() })
-    this.people = this.auth
 
     this.blobs = new BlobStore(config.dataDir)
     await this.blobs.open()
@@ -291,7 +288,7 @@ export class AasNode {
 
   /** Whether a person here may review (then a submission's `onFailure` defaults to review). */
   private hasReviewers (): boolean {
-    return this.people?.hasRole('reviewer') ?? false
+    return this.auth.hasRole('reviewer')
   }
 
   info (): NodeInfo {
