@@ -42,7 +42,11 @@ export enum RejectCode {
   /** A release older than one already indexed for the same name and author. */
   ROLLBACK = 'rollback',
   /** Same name, version and author as an indexed release, other content. */
-  CONFLICT = 'conflict'
+  CONFLICT = 'conflict',
+  /** A release whose manifest's own schemas this node will not compile (skills/manifest/skill-schemas.ts). */
+  UNSAFE_SCHEMA = 'unsafe-schema',
+  /** Over a per-peer rate limit (hellos: node/mesh). */
+  RATE_LIMITED = 'rate-limited'
 }
 
 export enum GossipAction {

@@ -1,5 +1,6 @@
 import semver from 'semver'
 import { decodeCanonical, encodeCanonical, GossipAction, GossipActionError, RejectCode, type Release, type SkillReleaseBody } from '../../protocol/index.js'
+import { manifestSchemasProblem } from '../manifest/index.js'
 import { IndexCorruptError } from './errors.js'
 import { searchEntries, type SearchFilter, type SearchHit } from './search.js'
 
@@ -80,7 +81,7 @@ export class SkillIndex {
 
   /**
    * Whether a (signature-checked) release may enter the index: throws GossipActionError
-   * IGNORE `untrusted-author` / `rollback`, REJECT `conflict`; `duplicate` when already in.
+   * IGNORE `untrusted-author` / `rollback`, REJECT `conflict` / `unsafe-schema`; `duplicate` when already in.
    */
   admit (body: SkillReleaseBody): Admission {
     const r = body.release
@@ -94,6 +95,10 @@ export class SkillIndex {
     if (newest != null && semver.gt(newest.release.version, r.version)) {
       throw new GossipActionError(GossipAction.IGNORE, RejectCode.ROLLBACK, `${r.name} by ${r.author} is already at ${newest.release.version}; ${r.version} would roll it back`)
     }
+    // its schemas are compiled as a submission's input will be checked: a pattern RE2 cannot run
+    // or an unbounded quadratic check is refused here, not at the first task (last: it compiles)
+    const unsafe = manifestSchemasProblem(body.manifest)
+    if (unsafe != null) throw new GossipActionError(GossipAction.REJECT, RejectCode.UNSAFE_SCHEMA, `${r.name}@${r.version}: ${unsafe}`)
     return 'new'
   }
 

@@ -13,3 +13,20 @@ export class ManifestError extends AasError {
     this.field = field
   }
 }
+
+export enum SkillSchemaErrorCode {
+  /** Not a JSON Schema ajv can compile. */
+  INVALID = 'ERR_SCHEMA_INVALID',
+  /** A `pattern` (or `patternProperties` key) the linear-time engine cannot run. */
+  PATTERN = 'ERR_SCHEMA_PATTERN',
+  /** A keyword whose check would cost more than linear time in the input, unbounded. */
+  COST = 'ERR_SCHEMA_COST'
+}
+
+/** A skill's own input/output JSON Schema that this node will not compile. */
+export class SkillSchemaError extends AasError {
+  constructor (message: string, code: SkillSchemaErrorCode) {
+    super(message, code)
+    this.name = 'SkillSchemaError'
+  }
+}

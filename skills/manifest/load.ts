@@ -2,7 +2,7 @@ import { lstat, readFile, readdir, realpath } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { Ajv, type ErrorObject } from 'ajv'
 import { manifestSchema, type Manifest } from './schema.js'
-import { ManifestError } from './errors.js'
+import { ManifestError, SkillSchemaErrorCode } from './errors.js'
 import { compileSkillSchema } from './skill-schemas.js'
 
 /**
@@ -34,7 +34,10 @@ function describe (e: ErrorObject | undefined): ManifestProblem {
   return { field: fieldOf(e?.instancePath ?? ''), message: e?.message ?? 'is invalid' }
 }
 
-/** Its own `inputSchema`/`outputSchema` must compile: a broken schema is the author's error. */
+/**
+ * Its own `inputSchema`/`outputSchema` must compile, with patterns RE2 can run and no unbounded
+ * quadratic check (skill-schemas.ts): a broken or costly schema is the author's error.
+ */
 function skillSchemaProblems (value: Record<string, unknown>): ManifestProblem[] {
   const out: ManifestProblem[] = []
   for (const key of ['inputSchema', 'outputSchema'] as const) {
@@ -43,7 +46,7 @@ function skillSchemaProblems (value: Record<string, unknown>): ManifestProblem[]
     try {
       compileSkillSchema(schema)
     } catch (err: any) {
-      out.push({ field: key, message: `is not a valid JSON Schema: ${String(err.message)}` })
+      out.push({ field: key, message: err?.code === SkillSchemaErrorCode.INVALID || err?.code == null ? `is not a valid JSON Schema: ${String(err.message)}` : `is refused: ${String(err.message)}` })
     }
   }
   return out

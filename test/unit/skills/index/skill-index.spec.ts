@@ -62,6 +62,17 @@ describe('skills/index: admission, resolve and reload', function () {
     expect(store.map.size).to.equal(1)
   })
 
+  it('refuses a release whose own schemas the node will not compile (unsafe-schema), storing nothing', async () => {
+    const b = body('redos', '1.0.0')
+    b.manifest.inputSchema = { type: 'string', pattern: '(a)\\1' }
+    const err = await refusal(index.add(b, 'peer'))
+    expect(err.name).to.equal('GossipActionError')
+    expect(err.action).to.equal(GossipAction.REJECT)
+    expect(err.reason).to.equal(RejectCode.UNSAFE_SCHEMA)
+    expect(index.size).to.equal(0)
+    expect(store.map.size).to.equal(0)
+  })
+
   it('resolves a name, a name@range and a CID to the highest trusted match', async () => {
     for (const v of ['1.0.0', '1.2.0', '2.0.0']) await index.add(body('csv', v), 'peer')
     expect(index.resolve('csv')?.release.version).to.equal('2.0.0')
