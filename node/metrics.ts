@@ -206,7 +206,7 @@ export function createMetrics (init: MetricsInit = {}) {
     setReviewDepthSource (fn: () => number): void { reviewDepth = fn },
     improverDecisions: new Counter<'rule' | 'result'>({
       name: 'aas_improver_decisions_total',
-      help: 'Decisions the SelfImprover was asked for, by rule (answer-reuse) and result (applied, none, withdrawn)',
+      help: 'Decisions the SelfImprover was asked for, by rule (answer-reuse, routing, quarantine, fix-hint) and result (applied, none, lifted; for a fix-hint retry: worked, failed)',
       labelNames: ['rule', 'result'],
       registers: [registry]
     }),

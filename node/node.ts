@@ -29,7 +29,7 @@ import {
 import { ListenError } from './errors.js'
 import { Signer } from './signer.js'
 import { ReviewQueue } from './review/index.js'
-import { ExecutorRecords, LearnedAnswers, SelfImprover } from './improve/index.js'
+import { ExecutorRecords, FixHints, LearnedAnswers, Quarantine, SelfImprover } from './improve/index.js'
 import { VERSION } from './version.js'
 import { AuditLog, RejectAuditor } from './audit/index.js'
 import { configDigest } from './config/index.js'
@@ -90,6 +90,8 @@ export class AasNode {
   answers!: LearnedAnswers
   improver!: SelfImprover
   executorRecords!: ExecutorRecords
+  quarantine!: Quarantine
+  fixHints!: FixHints
   executor!: TaskExecutor
   tasks!: TaskService
   private startedAt = 0
@@ -180,11 +182,16 @@ export class AasNode {
       { maxBundleBytes: config.skills.maxBundleBytes, fetchTimeoutMs: config.skills.fetchTimeoutS * 1000, fetchStallMs: config.skills.fetchStallS * 1000 }
     )
     this.runner = new SandboxRunner({ ...config.sandbox }, { onRun: sandboxRunMetrics(this.metrics) })
-    this.memory = new MemoryEngine(this.store.sublevel(Bucket.memory))
+    this.memory = new MemoryEngine(this.store.sublevel(Bucket.memory), Date.now, config.improver.memory)
+    await this.memory.load()
     this.answers = new LearnedAnswers({ store: this.store, now: Date.now })
     this.executorRecords = new ExecutorRecords({ store: this.store })
     await this.executorRecords.load()
-    this.improver = new SelfImprover({ answers: this.answers, executors: this.executorRecords, metrics: this.metrics }, config.improver)
+    this.quarantine = new Quarantine({ store: this.store, index: this.skillIndex, audit: this.audit, metrics: this.metrics, now: Date.now })
+    await this.quarantine.load()
+    this.fixHints = new FixHints({ store: this.store, audit: this.audit, metrics: this.metrics, now: Date.now })
+    await this.fixHints.load()
+    this.improver = new SelfImprover({ answers: this.answers, executors: this.executorRecords, quarantine: this.quarantine, fixes: this.fixHints, metrics: this.metrics }, config.improver)
     const self = this.host.peerId.toString()
     const now = Date.now
     const freshness = { maxAgeMs: config.gossip.maxAgeS * 1000, maxFutureMs: config.gossip.maxFutureS * 1000 }
@@ -213,6 +220,8 @@ export class AasNode {
     this.taskState.on(this.watchers.listener)
     this.taskState.on(this.answers.listener)
     this.taskState.on(this.executorRecords.listener)
+    this.taskState.on(this.quarantine.listener)
+    this.taskState.on(this.fixHints.listener)
     this.review = new ReviewQueue({ origin: this.origin, store: this.taskStore, index: this.skillIndex, audit: this.audit, metrics: this.metrics, now }, { holdMs: config.review.holdS * 1000 })
     this.metrics.setReviewDepthSource(() => this.review.depth)
     this.metrics.setPeerSource(() => this.host.getPeers().length)
@@ -252,11 +261,11 @@ export class AasNode {
       authRoutes({ auth: this.auth }, { secureCookies: config.auth.secureCookies, loginPerMinute: config.auth.loginPerMinute }),
       userRoutes({ auth: this.auth, token: apiToken }),
       reviewRoutes({ review: this.review, auth: this.auth }),
-      memoryRoutes({ answers: this.answers, auth: this.auth, audit: this.audit }),
+      memoryRoutes({ answers: this.answers, auth: this.auth, audit: this.audit, quarantine: this.quarantine, fixes: this.fixHints, index: this.skillIndex }),
       reviewPages({ review: this.review, auth: this.auth, now }, { secureCookies: config.auth.secureCookies, loginPerMinute: config.auth.loginPerMinute }),
       auditRoutes({ audit: this.audit, db: this.store.sublevel(Bucket.audit) }),
       nodeRoutes({ host: this.host, mesh: this.mesh, registry: this.metrics.registry, startedAt: this.startedAt }),
-      skillRoutes({ skills: this.skills, index: this.skillIndex, maxBundleBytes: config.skills.maxBundleBytes }),
+      skillRoutes({ skills: this.skills, index: this.skillIndex, maxBundleBytes: config.skills.maxBundleBytes, quarantine: this.quarantine }),
       taskRoutes({ origin: this.origin, watchers: this.watchers, executor: this.executor, store: this.taskStore, memory: this.memory, self: this.host.peerId.toString() })
     ])
     const api = await this.api.start().catch(async (err) => { await this.api.stop().catch(() => {}); throw err })

@@ -106,9 +106,9 @@ export interface TaskShown {
 }
 
 /** What the reviewer typed, put back in the form when the node refused it. */
-export interface ResolveDraft { output: string, annotation: string, reuse: boolean, reason: string }
+export interface ResolveDraft { output: string, annotation: string, reuse: boolean, reason: string, fix: string }
 
-export const EMPTY_DRAFT: ResolveDraft = { output: '{}', annotation: '', reuse: false, reason: '' }
+export const EMPTY_DRAFT: ResolveDraft = { output: '{}', annotation: '', reuse: false, reason: '', fix: '' }
 
 export function taskPage (t: TaskShown, viewer: PageViewer, now: number, flash: { done?: string, error?: string } = {}, draft: ResolveDraft = EMPTY_DRAFT): string {
   const r = t.review
@@ -142,6 +142,7 @@ ${t.output !== undefined && t.output !== null ? `<pre id="output">${json(t.outpu
   <label>Output (JSON matching the output schema) <textarea name="output" rows="6" required>${esc(draft.output)}</textarea></label>
   <label>Annotation <textarea name="annotation" rows="3" maxlength="4000">${esc(draft.annotation)}</textarea></label>
   <label><input type="checkbox" name="reuse" value="true"${draft.reuse ? ' checked' : ''}> Reuse this answer for identical inputs</label>
+  <label>Fix (optional JSON, e.g. {"input": {"field": "value"}}: merged into the input and retried once when this failure comes back) <textarea name="fix" rows="2" maxlength="16384">${esc(draft.fix)}</textarea></label>
   <button type="submit">Resolve</button>
 </form>
 </div>`

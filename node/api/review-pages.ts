@@ -169,7 +169,7 @@ export function reviewPages (c: ReviewPagesComponents, options: Partial<ReviewPa
         await act(req, reply, async (who) => await c.review.release(id(req), who), taskUrl(id(req), 'released')))
 
       scope.post('/review/tasks/:id/resolve', { preHandler: reviewer }, async (req, reply) => {
-        const draft: ResolveDraft = { ...EMPTY_DRAFT, output: field(req.body, 'output'), annotation: field(req.body, 'annotation'), reuse: field(req.body, 'reuse') === 'true' }
+        const draft: ResolveDraft = { ...EMPTY_DRAFT, output: field(req.body, 'output'), annotation: field(req.body, 'annotation'), reuse: field(req.body, 'reuse') === 'true', fix: field(req.body, 'fix') }
         return await act(req, reply, async (who) => {
           let output: unknown
           try {
@@ -177,7 +177,13 @@ export function reviewPages (c: ReviewPagesComponents, options: Partial<ReviewPa
           } catch (err) {
             throw new ReviewError(`the output is not JSON: ${(err as Error).message}`, ReviewErrorCode.BAD_REQUEST)
           }
-          return await c.review.resolve(id(req), who, { output, annotation: draft.annotation, reuse: draft.reuse })
+          let fix: unknown
+          try {
+            fix = draft.fix.trim() === '' ? undefined : JSON.parse(draft.fix)
+          } catch (err) {
+            throw new ReviewError(`the fix is not JSON: ${(err as Error).message}`, ReviewErrorCode.INVALID_FIX)
+          }
+          return await c.review.resolve(id(req), who, { output, annotation: draft.annotation, reuse: draft.reuse, fix })
         }, `/review?done=resolved`, draft)
       })
 

@@ -46,7 +46,8 @@ export function reviewRoutes (c: ReviewRoutesComponents) {
     })
 
     app.post('/v1/review/tasks/:id/resolve', reviewer, async (req, reply) => {
-      const body = (req.body ?? {}) as { output?: unknown, annotation?: unknown, reuse?: unknown }
+      // fix (optional): {input: {field: value}}, kept for the same failure on later tasks
+      const body = (req.body ?? {}) as { output?: unknown, annotation?: unknown, reuse?: unknown, fix?: unknown }
       try { return brief(await c.review.resolve(id(req), who(req), body)) } catch (err) { return await sendReviewError(reply, err) }
     })
 

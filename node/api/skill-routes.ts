@@ -3,6 +3,7 @@ import { AasError } from '../../protocol/errors.js'
 import type { Release } from '../../protocol/index.js'
 import type { SkillIndex } from '../../skills/index/index.js'
 import type { SkillService } from '../skills/index.js'
+import type { Quarantine } from '../improve/index.js'
 
 /**
  * The skill library over HTTP: publish (the CLI signs; the node checks and stores),
@@ -12,6 +13,8 @@ export interface SkillRoutesComponents {
   skills: SkillService
   index: SkillIndex
   maxBundleBytes: number
+  /** Releases this node quarantined (the SelfImprover): shown with the release. */
+  quarantine?: Pick<Quarantine, 'status' | 'active'>
 }
 
 const STATUS: Record<string, number> = {
@@ -60,8 +63,12 @@ export function skillRoutes (c: SkillRoutesComponents) {
       const { ref } = req.params as { ref: string }
       const e = c.index.resolve(decodeURIComponent(ref))
       if (e == null) return await reply.code(404).send({ statusCode: 404, code: 'ERR_NOT_FOUND', error: 'NotFound', message: `no trusted release matches ${ref}` })
-      const versions = c.index.versions(e.release.name, e.release.author).map(v => v.release.version)
-      return { ...e.release, manifest: e.manifest, announcer: e.announcer, indexedAt: e.indexedAt, versions }
+      const all = c.index.versions(e.release.name, e.release.author)
+      const versions = all.map(v => v.release.version)
+      // quarantined on this node: this release (in force or ended, and why), and which of its versions are now
+      const quarantine = c.quarantine?.status(e.release.cid) ?? null
+      const quarantined = all.filter(v => c.quarantine?.active(v.release.cid) != null).map(v => v.release.version)
+      return { ...e.release, manifest: e.manifest, announcer: e.announcer, indexedAt: e.indexedAt, versions, quarantine, quarantined }
     })
 
     // NDJSON: {"progress": {...}} lines, then {"result": {...}} or {"error": {...}}

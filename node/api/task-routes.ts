@@ -81,6 +81,15 @@ export function taskRoutes (c: TaskRoutesComponents) {
       return taskView(t)
     })
 
-    app.get('/v1/memory', async () => ({ skills: await c.memory.summary(), executor: { slots: c.executor.slots, busy: c.executor.busy } }))
+    // outcomes per release (of one skill name with ?skill=), and how much the memory keeps
+    app.get('/v1/memory', async (req) => {
+      const { skill } = req.query as { skill?: string }
+      const { maxOutcomes, maxAgeDays } = c.memory.options
+      return {
+        skills: c.memory.summary(typeof skill === 'string' && skill !== '' ? skill : undefined),
+        executor: { slots: c.executor.slots, busy: c.executor.busy },
+        stored: { outcomes: c.memory.size, maxOutcomes, maxAgeDays, evicted: c.memory.evicted }
+      }
+    })
   }
 }

@@ -7,7 +7,7 @@ export const AUDIT_ACTIONS = [
   'task.accepted', 'task.offered', 'task.assigned', 'task.lease-lost',
   'task.result-accepted', 'task.result-refused', 'task.finished', 'task.cancelled', 'task.escalated',
   'review.viewed', 'review.claimed', 'review.released', 'review.resolved', 'review.rejected', 'review.refused',
-  'learned.withdrawn',
+  'learned.withdrawn', 'learned.quarantined', 'learned.quarantine-lifted', 'learned.fix-kept', 'learned.fix-retired',
   'bundle.fetched', 'bundle.verified', 'bundle.refused',
   'release.indexed', 'release.refused',
   'message.rejected',

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { defaultSandboxOptions as sb } from '../../skills/sandbox/options.js'
 import { defaultFetchOptions as fetch } from '../../skills/fetch/index.js'
 import type { NodeConfig } from './schema.js'
+import { defaultMemoryOptions } from '../improve/options.js'
 import { defaultAuditLogOptions } from '../audit/log.js'
 import { defaultReviewQueueOptions } from '../review/queue.js'
 import { defaultImproverOptions } from '../improve/improver.js'
@@ -44,7 +45,7 @@ export function defaultNodeConfig (): NodeConfig {
     },
     trust: { authors: [] },
     review: { holdS: defaultReviewQueueOptions.holdMs / 1000 },
-    improver: { ...defaultImproverOptions },
+    improver: { ...defaultImproverOptions, memory: { ...defaultMemoryOptions } },
     audit: { checkpointEvery: defaultAuditLogOptions.checkpointEvery, checkpointIntervalS: defaultAuditLogOptions.checkpointIntervalMs / 1000 },
     auth: { sessionTtlS: 8 * 3600, secureCookies: false, loginPerMinute: 30 }
   }

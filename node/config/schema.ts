@@ -88,7 +88,16 @@ export const ImproverConfigSchema = Type.Object({
   /** Answer an input identical to one a reviewer resolved with "reuse" from memory. */
   reuse: Type.Boolean(),
   /** Prefer executors with better recent success on a skill (a lower confidence bound); bids break ties. */
-  routing: Type.Boolean()
+  routing: Type.Boolean(),
+  /** Quarantine a release whose failure rate rises clearly above the previous one's; tasks get the previous good release. */
+  quarantine: Type.Boolean(),
+  /** Retry a recurring failure once with the fix a reviewer gave for it, before asking a person. */
+  fixHints: Type.Boolean(),
+  /** What the MemoryEngine keeps: outcomes per release, input and executor. */
+  memory: Type.Object({
+    maxOutcomes: Type.Integer({ minimum: 100, maximum: 10_000_000 }),
+    maxAgeDays: Type.Integer({ minimum: 1, maximum: 3650 })
+  }, { additionalProperties: false })
 }, { additionalProperties: false })
 
 /** The human review queue (node/review). */

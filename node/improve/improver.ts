@@ -1,7 +1,11 @@
+import type { Release } from '../../protocol/index.js'
 import type { Metrics } from '../metrics.js'
-import type { TaskRecord } from '../tasks/index.js'
+import type { AppliedFix, TaskRecord } from '../tasks/index.js'
 import type { LearnedAnswers } from './answers.js'
+import { failureSignature, type FixHints } from './fixes.js'
+import type { Quarantine } from './quarantine.js'
 import { successLowerBound, type ExecutorRecords } from './routing.js'
+import { defaultImproverOptions, type ImproverOptions } from './options.js'
 
 /**
  * The SelfImprover (DESIGN.md "Human fallback, memory, self-improvement"): one decision
@@ -9,16 +13,9 @@ import { successLowerBound, type ExecutorRecords } from './routing.js'
  * carries (`learned: {rule, evidence}`). It never changes a skill's code and never reuses an
  * answer its reviewer did not allow. Each rule can be turned off.
  */
-export interface ImproverOptions {
-  /** Answer an input identical to one a reviewer resolved with "reuse", from memory. */
-  reuse: boolean
-  /** Prefer executors with better recent success on the skill (a lower confidence bound). */
-  routing: boolean
-}
+export { defaultImproverOptions, type ImproverOptions } from './options.js'
 
-export const defaultImproverOptions: ImproverOptions = { reuse: true, routing: true }
-
-export type ImproverRule = 'answer-reuse' | 'routing'
+export type ImproverRule = 'answer-reuse' | 'routing' | 'quarantine' | 'fix-hint'
 
 /** Lower bounds this close count as equal: the bids decide between them. */
 const ROUTING_TIE = 0.05
@@ -32,12 +29,24 @@ export interface ReuseDecision extends Learned {
   output: unknown
 }
 
+export interface SelfImproverComponents {
+  answers: LearnedAnswers
+  executors?: ExecutorRecords
+  quarantine?: Quarantine
+  fixes?: FixHints
+  metrics: Metrics | null
+}
+
+type Entry = { release: Release, manifest: Record<string, any> }
+
 export class SelfImprover {
   private readonly opts: ImproverOptions
 
-  constructor (private readonly c: { answers: LearnedAnswers, executors?: ExecutorRecords, metrics: Metrics | null }, opts: Partial<ImproverOptions> = {}) {
+  constructor (private readonly c: SelfImproverComponents, opts: Partial<ImproverOptions> = {}) {
     this.opts = { ...defaultImproverOptions, ...opts }
   }
+
+  get options (): ImproverOptions { return this.opts }
 
   /** Rule 1: a reviewer already answered this very input of this skill's major version and allowed reuse. */
   async reuse (t: TaskRecord): Promise<ReuseDecision | undefined> {
@@ -78,6 +87,58 @@ export class SelfImprover {
           chosen: { executor: winner.executor, successes: winner.successes, runs: winner.runs, lowerBound: round(winner.bound) },
           bestBid: { executor: scored[0].executor, successes: scored[0].successes, runs: scored[0].runs, lowerBound: round(scored[0].bound) }
         }
+      }
+    }
+  }
+
+  /**
+   * Rule 3: `ref` (a name or NAME@RANGE; a CID asks for those very bytes and is left alone)
+   * resolved to `entry`; while that release is quarantined on this node, the previous good
+   * release of the same name and author within the range runs instead. Undefined: `entry` stands
+   * (not quarantined, or no good release to fall back to).
+   */
+  release (ref: string, entry: Entry): { entry: Entry, learned: Learned } | undefined {
+    const q = this.c.quarantine
+    if (!this.opts.quarantine || q == null || ref === entry.release.cid) return undefined
+    const held = q.active(entry.release.cid)
+    if (held == null) return undefined
+    const at = ref.lastIndexOf('@')
+    const range = at > 0 ? ref.slice(at + 1) : '*'
+    const good = q.previousGood(entry.release.name, entry.release.author, entry.release.version, range)
+    this.c.metrics?.improverDecisions.inc({ rule: 'quarantine', result: good != null ? 'applied' : 'none' })
+    if (good == null) return undefined
+    return {
+      entry: good,
+      learned: {
+        rule: 'quarantine',
+        evidence: {
+          asked: ref,
+          quarantined: { version: held.version, cid: held.cid, since: held.since, reason: held.reason, ...held.evidence },
+          chosen: { version: good.release.version, cid: good.release.cid }
+        }
+      }
+    }
+  }
+
+  /**
+   * Rule 4: the run of `t` failed with `status`/`error` and the task is about to go to a person
+   * (or fail): when a reviewer gave a fix for this failure signature, and none was applied to
+   * this task yet, the input to retry with and why. The caller checks it against the input schema.
+   */
+  fixHint (t: TaskRecord, failure: { status: string, error: string | null }): { fix: Omit<AppliedFix, 'attempt'>, learned: Learned } | undefined {
+    const hints = this.c.fixes
+    if (!this.opts.fixHints || hints == null || t.fix != null) return undefined
+    const input = t.spec.input
+    if (input == null || typeof input !== 'object' || Array.isArray(input)) return undefined
+    const signature = failureSignature(t.spec.skill, failure.status, failure.error)
+    const h = hints.find(signature)
+    this.c.metrics?.improverDecisions.inc({ rule: 'fix-hint', result: h != null ? 'applied' : 'none' })
+    if (h == null) return undefined
+    return {
+      fix: { signature, review: h.review, input: { ...(input as Record<string, unknown>), ...h.fix.input } },
+      learned: {
+        rule: 'fix-hint',
+        evidence: { signature, review: h.review, resolvedBy: h.resolvedBy.replace(/^user:/, ''), fix: h.fix, applied: h.applied, succeeded: h.succeeded, failed: h.failed }
       }
     }
   }

@@ -10,6 +10,8 @@ export enum ReviewErrorCode {
   HOLD_REQUIRED = 'ERR_REVIEW_HOLD_REQUIRED',
   /** The answer does not match the skill's output schema. */
   INVALID_OUTPUT = 'ERR_INVALID_OUTPUT',
+  /** The fix is not `{input: {...}}`, or the input with it does not match the skill's input schema. */
+  INVALID_FIX = 'ERR_INVALID_FIX',
   BAD_REQUEST = 'ERR_BAD_REVIEW'
 }
 
@@ -20,6 +22,7 @@ export const REVIEW_STATUS: Record<ReviewErrorCode, number> = {
   [ReviewErrorCode.HELD]: 409,
   [ReviewErrorCode.HOLD_REQUIRED]: 409,
   [ReviewErrorCode.INVALID_OUTPUT]: 400,
+  [ReviewErrorCode.INVALID_FIX]: 400,
   [ReviewErrorCode.BAD_REQUEST]: 400
 }
 

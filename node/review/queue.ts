@@ -4,7 +4,7 @@ import { personActor } from '../auth/index.js'
 import type { Metrics } from '../metrics.js'
 import {
   claimHold, rejectTask, releaseHold, resolveTask, taskView, tierOf,
-  type TaskOrigin, type TaskRecord, type TaskStore, type SkillResolver
+  type TaskFix, type TaskOrigin, type TaskRecord, type TaskStore, type SkillResolver
 } from '../tasks/index.js'
 import { ReviewError, ReviewErrorCode } from './errors.js'
 
@@ -113,15 +113,21 @@ export class ReviewQueue {
     })
   }
 
-  async resolve (id: string, person: string, answer: { output?: unknown, annotation?: unknown, reuse?: unknown }): Promise<TaskRecord> {
+  /**
+   * Resolves a task with an answer; `fix` (optional, `{input: {field: value}}`) says how the
+   * input should have been: merged over it, it must match the skill's input schema, and it is
+   * kept for the same failure on later tasks (the SelfImprover's fix hints).
+   */
+  async resolve (id: string, person: string, answer: { output?: unknown, annotation?: unknown, reuse?: unknown, fix?: unknown }): Promise<TaskRecord> {
     const annotation = this.note(answer.annotation, 'annotation', false)
     if (answer.output === undefined) throw new ReviewError('a resolution needs an output (JSON)', ReviewErrorCode.BAD_REQUEST)
     return await this.act(id, person, 'resolve', async (ctx, t) => {
       this.mustHold(t, person)
-      const schema = this.c.index.resolve(t.spec.skill.cid)?.manifest.outputSchema as object | undefined
-      const problem = schemaProblem(schema, answer.output)
+      const manifest = this.c.index.resolve(t.spec.skill.cid)?.manifest
+      const problem = schemaProblem(manifest?.outputSchema as object | undefined, answer.output)
       if (problem != null) throw new ReviewError(`the answer does not match ${t.spec.skill.name}'s output schema: ${problem}`, ReviewErrorCode.INVALID_OUTPUT)
-      const done = await resolveTask(ctx, t, personActor(person), { output: answer.output, annotation, reuse: answer.reuse === true })
+      const fix = answer.fix == null ? undefined : checkFix(t, answer.fix, manifest?.inputSchema as object | undefined)
+      const done = await resolveTask(ctx, t, personActor(person), { output: answer.output, annotation, reuse: answer.reuse === true, ...(fix != null ? { fix } : {}) })
       this.c.metrics?.reviewSeconds.observe({ decision: 'resolved' }, (this.c.now() - (t.review?.since ?? this.c.now())) / 1000)
       return done
     })
@@ -170,4 +176,22 @@ export class ReviewQueue {
     if (v.length > this.opts.maxNoteChars) throw new ReviewError(`the ${what} is over ${this.opts.maxNoteChars} characters`, ReviewErrorCode.BAD_REQUEST)
     return v
   }
+}
+const isObject = (v: unknown): v is Record<string, unknown> => v != null && typeof v === 'object' && !Array.isArray(v)
+
+/**
+ * A reviewer's fix, checked: `{input: {field: value, …}}` (JSON), for a task whose input is an
+ * object and that failed a run (the failure it is tied to), the input with it matching the
+ * skill's input schema. Throws ReviewError INVALID_FIX saying what is wrong.
+ */
+export function checkFix (t: TaskRecord, fix: unknown, inputSchema: object | undefined): TaskFix {
+  const bad = (why: string): ReviewError => new ReviewError(`the fix ${why}`, ReviewErrorCode.INVALID_FIX)
+  if (!isObject(fix) || Object.keys(fix).some(k => k !== 'input') || !isObject(fix.input)) throw bad('must be {"input": {"field": value, …}}')
+  if (Object.keys(fix.input).length === 0) throw bad('changes no field: give at least one in "input"')
+  if (JSON.stringify(fix).length > 16_384) throw bad('is over 16384 bytes of JSON')
+  if (!isObject(t.spec.input)) throw bad('needs a task whose input is a JSON object')
+  if (!t.attemptsLog.some(a => a.status != null && a.status !== 'succeeded' && a.status !== 'lease-expired')) throw bad('needs a failed run to tie it to: this task has none')
+  const problem = schemaProblem(inputSchema, { ...t.spec.input, ...fix.input })
+  if (problem != null) throw bad(`makes an input that does not match ${t.spec.skill.name}'s input schema: ${problem}`)
+  return { input: JSON.parse(JSON.stringify(fix.input)) }
 }

@@ -46,8 +46,16 @@ export interface ReviewState {
   annotation?: string
   /** The reviewer allows the answer to be reused for identical inputs. */
   reuse?: boolean
+  /** The reviewer's fix of the input, applied when the same failure comes back (SelfImprover rule 4). */
+  fix?: TaskFix
   decidedAt?: number
 }
+
+/** A reviewer's structured fix: fields merged over the task's input. */
+export interface TaskFix { input: Record<string, unknown> }
+
+/** A fix the origin applied to a task: whose, the input it ran with, and from which attempt on. */
+export interface AppliedFix { signature: string, review: string, input: Record<string, unknown>, attempt: number }
 
 export interface HistoryEntry {
   at: number
@@ -97,6 +105,8 @@ export interface TaskRecord {
   tier?: number
   tierStart?: number
   review?: ReviewState | null
+  /** A reviewer's fix retried on this task (the input its attempts from `attempt` on ran with). */
+  fix?: AppliedFix | null
   /** `learned`: answered from memory (a reviewer's earlier answer), not run. */
   source?: 'learned' | null
   /** Where the time went, for the last accepted result (ms). */
@@ -124,6 +134,7 @@ export function taskView (t: TaskRecord): Record<string, unknown> {
     onFailure: t.spec.onFailure ?? 'fail',
     review: t.review ?? null,
     source: t.source ?? null,
+    fix: t.fix ?? null,
     resolvedBy: t.review?.resolvedBy?.replace(/^user:/, '') ?? null,
     annotation: t.review?.annotation ?? null
   }

@@ -93,7 +93,12 @@ export function registerLibrary (program: Command): void {
         `  cid       ${String(r.cid)}  (${String(r.size)} bytes)`,
         `  author    ${String(r.author)}`,
         `  published ${new Date(r.publishedAt as number).toISOString()}`,
-        `  versions  ${(r.versions as string[]).join(', ')}`
+        `  versions  ${(r.versions as string[]).join(', ')}${(r.quarantined ?? []).length > 0 ? `  (quarantined on this node: ${(r.quarantined as string[]).join(', ')})` : ''}`,
+        ...(r.quarantine != null
+          ? [r.quarantine.lifted == null
+              ? `  QUARANTINED on this node since ${new Date(r.quarantine.since as number).toISOString()}: ${String(r.quarantine.reason)}\n            tasks asking for ${String(r.name)} get the previous good release; a newer release or an admin (aas memory lift) ends it`
+              : `  was quarantined on this node: ${String(r.quarantine.reason)}; lifted by ${String(r.quarantine.lifted.by).replace(/^user:/, '')}${r.quarantine.lifted.version != null ? ` (${String(r.quarantine.lifted.version)})` : ''}`]
+          : [])
       ].join('\n'))
     })
 

@@ -82,10 +82,15 @@ export function registerReview (program: Command): void {
     .requiredOption('--output <json|@file>', 'the answer, JSON or @FILE')
     .option('--annotation <text>', 'what you did and why: returned to the publisher with the answer', '')
     .option('--reuse', 'allow this answer to be reused for identical inputs')
+    .option('--fix <json>', 'how the input should have been, {"input": {FIELD: VALUE}}: retried once with it when the same failure comes back')
     .action(async (id: string, opts) => {
       const output = await readOutput(opts.output)
+      let fix: unknown
+      if (opts.fix != null) {
+        try { fix = JSON.parse(opts.fix) } catch (err: any) { throw new UsageError(`--fix: not JSON: ${String(err.message)}`) }
+      }
       const c = await client(opts)
-      const t = await c.call<any>(`${task(id)}/resolve`, { method: 'POST', body: { output, annotation: opts.annotation, reuse: opts.reuse === true } })
+      const t = await c.call<any>(`${task(id)}/resolve`, { method: 'POST', body: { output, annotation: opts.annotation, reuse: opts.reuse === true, ...(fix !== undefined ? { fix } : {}) } })
       emit(opts.json === true, t, () => `${String(t.id)}  resolved by ${person(t.resolvedBy)}`)
     })
 

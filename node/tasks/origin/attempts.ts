@@ -1,13 +1,14 @@
 import type { TaskChange } from '../state.js'
-import { tierOf, type EscalationCause, type HistoryEntry, type TaskRecord, type TaskTerminalState } from '../types.js'
+import { tierOf, type AppliedFix, type EscalationCause, type HistoryEntry, type TaskRecord, type TaskTerminalState } from '../types.js'
 
 /**
  * Where a task goes when an attempt ends without a result (a failed run, a lost lease, the
  * deadline) — DESIGN.md "Task lifecycle" step 6: the next attempt at the same tier, offered
  * without the executor that failed while others can take it; attempts spent there, the next
  * higher tier that some executor in the mesh has, with fresh attempts and time; past the top
- * tier, the origin's human review queue (`needs-review`) when the submitter asked for it, else
- * the end, failed.
+ * tier — once, when a reviewer gave a fix for this very failure (the SelfImprover's fix hints) —
+ * one more attempt with the fix applied; then the origin's human review queue (`needs-review`)
+ * when the submitter asked for it, else the end, failed.
  */
 export type AttemptOutcome = Pick<TaskChange, 'to' | 'edit' | 'history'>
 
@@ -15,6 +16,8 @@ export interface FailureContext {
   now: number
   /** Tiers of the executors this origin knows of now (its own included). */
   tiers: number[]
+  /** A reviewer's fix for the run's failure, checked against the input schema (SelfImprover rule 4). */
+  fix?: (t: TaskRecord, failure: { status: string, error: string | null }) => { fix: Omit<AppliedFix, 'attempt'>, learned: { rule: string, evidence: Record<string, unknown> } } | undefined
 }
 
 export interface Failure {
@@ -23,6 +26,8 @@ export interface Failure {
   failed: string | null
   /** Why the tier is over at once, attempts left or not (the skill asked for a human, the deadline passed). */
   tierOver?: EscalationCause
+  /** How the run ended, when a run ended it (what a fix hint is matched on). */
+  run?: { status: string, error: string | null }
 }
 
 export function afterFailedAttempt (t: TaskRecord, f: Failure, ctx: FailureContext): AttemptOutcome {
@@ -53,6 +58,21 @@ export function afterFailedAttempt (t: TaskRecord, f: Failure, ctx: FailureConte
         nextOffer(x, t, now)
       },
       history: [{ state: 'offered', attempt: t.attempt + 1, detail: `tier ${higher}: ${why}` }]
+    }
+  }
+  // a failed run (not time or a lost lease) that a reviewer once fixed: retry once with the fix
+  const fix = f.run != null && (f.tierOver == null || f.tierOver === 'needs-human') ? ctx.fix?.(t, f.run) : undefined
+  if (fix != null) {
+    const applied: AppliedFix = { ...fix.fix, attempt: t.attempt + 1 }
+    return {
+      to: 'offered',
+      edit: (x) => {
+        x.fix = applied
+        x.exclude = []
+        x.deadline = Math.max(x.deadline, now + t.spec.timeoutS * 1000)
+        nextOffer(x, t, now)
+      },
+      history: [{ state: 'offered', attempt: t.attempt + 1, detail: `retried once with the fix from review ${applied.review}: ${why}`, learned: fix.learned }]
     }
   }
   if (t.spec.onFailure === 'review') {

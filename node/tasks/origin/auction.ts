@@ -79,7 +79,7 @@ export class Auction {
       return
     }
     for (const b of w.bids) {
-      b.answer(b === best ? { won: true, input: assigned.spec.input, leaseUntil, deadline: assigned.deadline } : { won: false, reason: 'another executor won' })
+      b.answer(b === best ? { won: true, input: assigned.fix?.input ?? assigned.spec.input, leaseUntil, deadline: assigned.deadline } : { won: false, reason: 'another executor won' })
     }
   }
 

@@ -38,14 +38,20 @@ export function taskMetrics (m: Metrics, open: () => Iterable<TaskRecord>): (e: 
   }
 }
 
-/** Every accepted result, and every reviewer's decision, becomes an outcome in the MemoryEngine. */
+/**
+ * Every accepted result, and every reviewer's decision, becomes an outcome in the MemoryEngine:
+ * per release, input and executor (for a decision, the person), with the attempts taken.
+ */
 export function memoryRecorder (memory: MemoryEngine, log: Logger): (e: TaskEvent) => void {
   return (e) => {
+    const t = e.task
     // a run's outcome, or a person's: a resolution counts as a success, a rejection as a failure
-    const outcome = e.kind === 'result' ? e.details.status === 'succeeded' : e.kind === 'resolved' ? true : e.kind === 'review-rejected' ? false : undefined
-    if (outcome === undefined) return
-    memory.record(e.task.spec.skill.cid, e.task.spec.input, outcome, Number(e.details.sandboxMs ?? 0))
-      .catch((err: Error) => { log.warn({ err, task: e.task.id }, 'could not record the outcome') })
+    const status = e.kind === 'result' ? String(e.details.status) : e.kind === 'resolved' ? 'resolved' : e.kind === 'review-rejected' ? 'rejected' : undefined
+    if (status === undefined) return
+    const executor = e.kind === 'result' ? String(e.details.executor ?? e.actor) : e.actor
+    const durationMs = e.kind === 'result' ? Number(e.details.sandboxMs ?? 0) : e.at - (t.review?.since ?? e.at)
+    memory.record({ skill: t.spec.skill, input: t.spec.input, executor, status, durationMs, attempts: t.attemptsLog.length })
+      .catch((err: Error) => { log.warn({ err, task: t.id }, 'could not record the outcome') })
   }
 }
 

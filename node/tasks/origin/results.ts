@@ -74,7 +74,7 @@ export async function receiveResult (ctx: OriginContext, r: TaskResultBody, from
   // a failed run counts as an attempt; from the holder of the current attempt, go on
   if (t.state === 'assigned' && t.attempt === r.attempt && t.executor === from) {
     const reason = `attempt ${r.attempt} ${r.status}: ${r.error ?? ''}`.trim()
-    const next = afterFailedAttempt(t, { reason, failed: from, tierOver: r.status === 'needs-human' ? 'needs-human' : undefined }, failureContext(ctx))
+    const next = afterFailedAttempt(t, { reason, failed: from, tierOver: r.status === 'needs-human' ? 'needs-human' : undefined, run: { status: r.status, error: r.error ?? null } }, failureContext(ctx))
     await ctx.machine.apply(t, { ...base, to: next.to, edit: both(record, next.edit), history: [...history, ...(next.history ?? [])] })
   } else {
     await ctx.machine.apply(t, { ...base, to: t.state, edit: record, history })

@@ -1,4 +1,4 @@
-import type { TaskRecord } from '../types.js'
+import type { TaskFix, TaskRecord } from '../types.js'
 import type { OriginContext } from './context.js'
 
 /**
@@ -29,7 +29,7 @@ export async function releaseHold (ctx: OriginContext, t: TaskRecord, person: st
   })
 }
 
-export async function resolveTask (ctx: OriginContext, t: TaskRecord, person: string, answer: { output: unknown, annotation: string, reuse: boolean }): Promise<TaskRecord> {
+export async function resolveTask (ctx: OriginContext, t: TaskRecord, person: string, answer: { output: unknown, annotation: string, reuse: boolean, fix?: TaskFix }): Promise<TaskRecord> {
   const now = ctx.now()
   return await ctx.machine.apply(t, {
     event: 'resolved',
@@ -40,9 +40,10 @@ export async function resolveTask (ctx: OriginContext, t: TaskRecord, person: st
       x.error = null
       x.completedAt = now
       x.leaseUntil = null
-      if (x.review != null) Object.assign(x.review, { holder: null, holdUntil: null, resolvedBy: person, annotation: answer.annotation, reuse: answer.reuse, decidedAt: now })
+      if (x.review != null) Object.assign(x.review, { holder: null, holdUntil: null, resolvedBy: person, annotation: answer.annotation, reuse: answer.reuse, decidedAt: now }, answer.fix != null ? { fix: answer.fix } : {})
     },
-    history: [{ state: 'resolved', attempt: t.attempt, detail: person }]
+    history: [{ state: 'resolved', attempt: t.attempt, detail: person }],
+    ...(answer.fix != null ? { details: { fix: Object.keys(answer.fix.input) } } : {})
   })
 }
 

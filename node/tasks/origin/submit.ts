@@ -37,8 +37,11 @@ export function newTask (ctx: OriginContext, req: SubmitRequest, submitter: stri
   if (!Number.isInteger(attempts) || attempts < 1 || attempts > 20) throw new SubmitError(`attempts must be 1 to 20, not ${String(attempts)}`, SubmitErrorCode.BAD_SUBMISSION)
   if (req.onFailure !== undefined && !ON_FAILURE.includes(req.onFailure)) throw new SubmitError(`onFailure must be ${ON_FAILURE.join(' or ')}, not ${String(req.onFailure)}`, SubmitErrorCode.BAD_SUBMISSION)
   const onFailure: OnFailure = req.onFailure ?? (ctx.hasReviewers?.() === true ? 'review' : 'fail')
-  const entry = ctx.index.resolve(req.skill)
-  if (entry == null) throw new SubmitError(`no trusted skill release matches "${req.skill}": publish it, or check the name with "aas skill search"`, SubmitErrorCode.UNKNOWN_SKILL)
+  const resolved = ctx.index.resolve(req.skill)
+  if (resolved == null) throw new SubmitError(`no trusted skill release matches "${req.skill}": publish it, or check the name with "aas skill search"`, SubmitErrorCode.UNKNOWN_SKILL)
+  // the SelfImprover may give the previous good release while this one is quarantined here
+  const instead = ctx.improver?.release?.(req.skill, resolved)
+  const entry = instead?.entry ?? resolved
   if (req.input === undefined) throw new SubmitError('a task needs an input (JSON)', SubmitErrorCode.BAD_SUBMISSION)
   const inputBytes = Buffer.byteLength(JSON.stringify(req.input))
   if (inputBytes > TASK_INPUT_MAX_BYTES) throw new SubmitError(`input is ${inputBytes} bytes, over the ${TASK_INPUT_MAX_BYTES} byte limit`, SubmitErrorCode.INPUT_TOO_LARGE)
@@ -57,7 +60,7 @@ export function newTask (ctx: OriginContext, req: SubmitRequest, submitter: stri
     tier: typeof entry.manifest.tier === 'number' ? entry.manifest.tier : 0,
     onFailure
   }
-  return {
+  const task: TaskRecord = {
     id: taskId(spec),
     spec,
     state: 'offered',
@@ -79,6 +82,7 @@ export function newTask (ctx: OriginContext, req: SubmitRequest, submitter: stri
     tierStart: 0,
     review: null
   }
+  return instead != null ? Object.assign(task, { learned: instead.learned }) : task
 }
 
 /**
@@ -97,7 +101,11 @@ export async function accept (ctx: OriginContext, req: SubmitRequest, submitter:
       history: [{ state: 'succeeded', attempt: 1, detail: `answered from memory: review ${String(learned.evidence.review)}`, learned: { rule: learned.rule, evidence: learned.evidence } }]
     })
   }
-  return await ctx.machine.create(t, { actor: submitter, history: [{ state: 'offered', attempt: 1 }] })
+  const { learned: quarantine, ...task } = t as TaskRecord & { learned?: { rule: string, evidence: Record<string, unknown> } }
+  return await ctx.machine.create(task, {
+    actor: submitter,
+    history: [{ state: 'offered', attempt: 1, ...(quarantine != null ? { detail: `${String(quarantine.evidence.asked)}: ${t.spec.skill.version} instead of quarantined ${String((quarantine.evidence.quarantined as { version: string }).version)}`, learned: quarantine } : {}) }]
+  })
 }
 
 /** The task id: the CID of the canonical spec plus a random salt (two equal submissions are two tasks). */
