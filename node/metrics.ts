@@ -221,6 +221,12 @@ export function createMetrics (init: MetricsInit = {}) {
       help: 'Seq of the last audit entry on disk',
       registers: [registry]
     }),
+    streamRefusals: new Counter<'protocol' | 'reason'>({
+      name: 'aas_stream_refusals_total',
+      help: 'libp2p streams refused before their request was read, by protocol and reason (rate-limited: over the peer\'s streams a second)',
+      labelNames: ['protocol', 'reason'],
+      registers: [registry]
+    }),
     authLogins: new Counter<'result'>({
       name: 'aas_auth_logins_total',
       help: 'Login attempts, by result (ok, bad-credentials, throttled, locked, disabled)',

@@ -12,6 +12,7 @@ import { createMetrics, type Metrics } from './metrics.js'
 import { sandboxRunMetrics } from './sandbox-metrics.js'
 import { createLogger, type Logger } from './log.js'
 import { createHost, defaultMaxGossipFrameBytes, type Host } from './p2p/host.js'
+import { setStreamLimiter, StreamLimiter } from './p2p/stream-limits.js'
 import { GossipRouter } from './gossip/index.js'
 import { MeshKeeper } from './mesh/index.js'
 import { ApiServer, auditRoutes, authRoutes, nodeRoutes, memoryRoutes, nodeInfo, reviewPages, reviewRoutes, skillRoutes, taskRoutes, userRoutes, type NodeInfo } from './api/index.js'
@@ -72,6 +73,8 @@ export class AasNode {
   rejects!: RejectAuditor
   auth!: Auth
   host!: Host
+  /** Per-peer stream rates (node/p2p/stream-limits.ts). */
+  streams!: StreamLimiter
   gossip!: GossipRouter
   mesh!: MeshKeeper
   api!: ApiServer
@@ -162,6 +165,12 @@ export class AasNode {
       dialTimeoutMs: config.mesh.dialTimeoutS * 1000,
       ...(this.processMetrics ? { metrics: { registry: this.metrics.registry, statfsLocation: config.dataDir } } : {})
     })
+    // streams a second per peer on every request/response protocol, before any part serves one
+    this.streams = new StreamLimiter({
+      onCount: (protocol, reason) => { this.metrics.streamRefusals.inc({ protocol, reason }) },
+      onRefused: (peer, reason, protocol) => { this.rejects.note(peer, reason, protocol) }
+    })
+    setStreamLimiter(this.host, this.streams)
     const log = this.log
     this.gossip = new GossipRouter(
       { pubsub: this.host.services.pubsub, signer: this.signer, registry: this.registry, metrics: this.metrics, log: log.child({ part: 'gossip' }), onRejected: (from, reason, topic) => { this.rejects.note(from, reason, topic) } },
@@ -174,11 +183,12 @@ export class AasNode {
         targetPeers: config.mesh.targetPeers,
         redialIntervalMs: config.mesh.redialIntervalS * 1000,
         helloIntervalMs: config.gossip.helloIntervalS * 1000,
-        dialTimeoutMs: config.mesh.dialTimeoutS * 1000
+        dialTimeoutMs: config.mesh.dialTimeoutS * 1000,
+        maxKnownPeers: config.mesh.maxKnownPeers
       }
     )
     this.skills = new SkillService(
-      { host: this.host, gossip: this.gossip, mesh: this.mesh, index: this.skillIndex, blobs: this.blobs, trust: this.trust, registry: this.registry, metrics: this.metrics, log: log.child({ part: 'skills' }), audit: this.audit, onRefused: (from, reason, channel) => { this.rejects.note(from, reason, channel) } },
+      { host: this.host, gossip: this.gossip, mesh: this.mesh, index: this.skillIndex, blobs: this.blobs, trust: this.trust, registry: this.registry, metrics: this.metrics, log: log.child({ part: 'skills' }), audit: this.audit, onRefused: (from, reason, channel) => { this.rejects.note(from, reason, channel) }, streams: this.streams },
       { maxBundleBytes: config.skills.maxBundleBytes, fetchTimeoutMs: config.skills.fetchTimeoutS * 1000, fetchStallMs: config.skills.fetchStallS * 1000 }
     )
     this.runner = new SandboxRunner({ ...config.sandbox }, { onRun: sandboxRunMetrics(this.metrics) })
@@ -257,7 +267,11 @@ export class AasNode {
     this.startedAt = Date.now()
     const apiToken = await writeApiToken(config.dataDir)
     this.closers.push(async () => { await removeApiToken(config.dataDir) })
-    this.api = new ApiServer({ listen: config.api }, [
+    this.api = new ApiServer({
+      listen: config.api,
+      // refusals (a foreign Host, no token beyond loopback) are audited as auth.refused, flood-safely
+      access: { token: apiToken, allowedHosts: config.apiAllowedHosts, onRefused: (who, code, route) => { this.auth.noteRefused(who, code, route) } }
+    }, [
       authRoutes({ auth: this.auth }, { secureCookies: config.auth.secureCookies, loginPerMinute: config.auth.loginPerMinute }),
       userRoutes({ auth: this.auth, token: apiToken }),
       reviewRoutes({ review: this.review, auth: this.auth }),

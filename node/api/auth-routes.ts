@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import { AuthError, AuthErrorCode, AUTH_HTTP_STATUS, bearerMatches, personActor, type Auth, type LoginGrant, type Role } from '../auth/index.js'
+import { markPersonGuard } from './access.js'
 
 /**
  * Login over HTTP and the guard every person-facing route uses. The session lives on the
@@ -89,7 +90,8 @@ export function clearSessionCookie (reply: FastifyReply, secure: boolean): void 
  * is audited as `auth.refused` with the person (or the address) and the route.
  */
 export function requirePerson (c: AuthRoutesComponents, opts: { role?: Role, send?: RefusalSender } = {}): preHandlerAsyncHookHandler {
-  return async function (req, reply) {
+  // its routes authenticate people by session: the API token is not asked of them (access.ts)
+  return markPersonGuard(async function (req, reply) {
     const s = await c.auth.session(req.cookies?.[SESSION_COOKIE])
     if (s == null) return await refuse(c, req, reply, req.ip, new AuthError('log in first: no session, or it expired (aas login, or the login page)', AuthErrorCode.NO_SESSION), opts.send)
     if (opts.role != null && !s.roles.includes(opts.role)) return await refuse(c, req, reply, personActor(s.user), new AuthError(`this needs the ${opts.role} role, which ${s.user} does not have`, AuthErrorCode.FORBIDDEN), opts.send)
@@ -97,7 +99,7 @@ export function requirePerson (c: AuthRoutesComponents, opts: { role?: Role, sen
       return await refuse(c, req, reply, personActor(s.user), new AuthError(`a ${req.method} needs the session's CSRF token (header ${CSRF_HEADER}, or form field ${CSRF_FIELD})`, AuthErrorCode.CSRF), opts.send)
     }
     req.person = { name: s.user, roles: [...s.roles], sessionId: s.id }
-  }
+  } as preHandlerAsyncHookHandler)
 }
 
 const loginBody = {
@@ -124,7 +126,7 @@ export function authRoutes (c: AuthRoutesComponents, options: Partial<AuthRoutes
         }
       })
 
-      scope.post('/v1/auth/login', { schema: { body: loginBody }, config: { rateLimit: { max: o.loginPerMinute, timeWindow: 60_000 } } }, async (req, reply) => {
+      scope.post('/v1/auth/login', { schema: { body: loginBody }, config: { access: 'person', rateLimit: { max: o.loginPerMinute, timeWindow: 60_000 } } }, async (req, reply) => {
         const body = req.body as { user: string, password: string, code: string }
         let grant
         try {
@@ -159,11 +161,12 @@ export function authRoutes (c: AuthRoutesComponents, options: Partial<AuthRoutes
  */
 export function requireAdmin (c: AuthRoutesComponents & { token: string }): preHandlerAsyncHookHandler {
   const asPerson = requirePerson(c, { role: 'admin' })
-  return async function (req, reply) {
+  // the admin token or an admin's session: either way not the API token gate's business (access.ts)
+  return markPersonGuard(async function (req, reply) {
     if (bearerMatches(req.headers.authorization, c.token)) return
     if (req.headers.authorization != null || req.cookies?.[SESSION_COOKIE] == null) {
       return await refuse(c, req, reply, req.ip, new AuthError('user management needs the node\'s admin token (the api.token file in its data dir) or an admin\'s session', AuthErrorCode.ADMIN_TOKEN))
     }
     return await asPerson.call(this, req, reply)
-  }
+  } as preHandlerAsyncHookHandler)
 }

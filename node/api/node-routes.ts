@@ -39,7 +39,8 @@ export function nodeInfo (c: NodeRoutesComponents): NodeInfo {
 /** /healthz, /metrics, /v1/node, /v1/mesh, /v1/peers and POST /v1/hello. */
 export function nodeRoutes (c: NodeRoutesComponents) {
   return (app: FastifyInstance): void => {
-    app.get('/healthz', async () => ({ status: 'ok' }))
+    // answers "up" and nothing else: a load balancer asks it without the API token (access.ts)
+    app.get('/healthz', { config: { access: 'public' } }, async () => ({ status: 'ok' }))
     app.get('/metrics', async (_req, reply) => {
       const body = await c.registry.metrics()
       return reply.type(c.registry.contentType).send(body)

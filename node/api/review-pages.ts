@@ -124,6 +124,7 @@ export function reviewPages (c: ReviewPagesComponents, options: Partial<ReviewPa
       })
 
       scope.get('/review', {
+        config: { access: 'person' },
         // the front door: without a session it is the login form (not a refusal)
         preHandler: async function (req, reply) {
           if (await viewerOf(req) == null) return await html(reply, 200, loginPage())
@@ -134,7 +135,7 @@ export function reviewPages (c: ReviewPagesComponents, options: Partial<ReviewPa
         return await html(reply, 200, queuePage(c.review.list(), (await viewerOf(req))!, q.done != null ? DONE[q.done] : undefined))
       })
 
-      scope.post('/review/login', { config: { rateLimit: { max: o.loginPerMinute, timeWindow: 60_000 } } }, async (req, reply) => {
+      scope.post('/review/login', { config: { access: 'person', rateLimit: { max: o.loginPerMinute, timeWindow: 60_000 } } }, async (req, reply) => {
         const user = field(req.body, 'user').slice(0, 64)
         const password = field(req.body, 'password')
         const code = field(req.body, 'code')

@@ -3,11 +3,13 @@ import cookie from '@fastify/cookie'
 import formbody from '@fastify/formbody'
 import { parseHostPort } from '../config/index.js'
 import { ListenError } from '../errors.js'
+import { apiAccess, type ApiAccessOptions } from './access.js'
 
 /**
- * The node's HTTP API (fastify). Bound to loopback by default: it is not authenticated, so
- * exposing it is an operator's explicit choice. Parts add their routes through `routes`
- * before `start`; the server itself knows none of them.
+ * The node's HTTP API (fastify). Bound to loopback by default; every request's `Host` is
+ * checked, and bound beyond loopback every request needs the node's API token, except the
+ * routes that authenticate people themselves (access.ts). Parts add their routes through
+ * `routes` before `start`; the server itself knows none of them.
  */
 export type RoutePlugin = (app: FastifyInstance) => void
 
@@ -16,6 +18,8 @@ export interface ApiServerInit {
   listen: string
   /** Largest request body, bytes. */
   bodyLimit?: number
+  /** Who may call it (access.ts): the token, the extra host names, where refusals are told. */
+  access: Omit<ApiAccessOptions, 'listenHost'>
 }
 
 export class ApiServer {
@@ -29,6 +33,8 @@ export class ApiServer {
     // cookies (the login session) and HTML forms (the reviewer pages) for every route set
     void this.app.register(cookie)
     void this.app.register(formbody)
+    // before any route: its onRoute hook reads each route's guard
+    apiAccess(this.app, { ...init.access, listenHost: parseHostPort(init.listen).host })
     for (const r of routes) r(this.app)
   }
 

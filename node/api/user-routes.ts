@@ -33,6 +33,8 @@ export function userRoutes (c: UserRoutesComponents) {
         return await reply.send(err)
       })
       scope.addHook('preHandler', requireAdmin(c))
+      // the guard is the scope's, not each route's: say so to the API token gate (access.ts)
+      scope.addHook('onRoute', (route) => { route.config = { ...route.config, access: 'person' } })
 
       scope.post('/v1/users', { schema: { body: addBody } }, async (req, reply) => {
         const body = req.body as { name: string, roles: string[], password: string }

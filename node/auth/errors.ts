@@ -20,6 +20,10 @@ export enum AuthErrorCode {
   FORBIDDEN = 'ERR_FORBIDDEN',
   /** User management without the node's admin token (`api.token`). */
   ADMIN_TOKEN = 'ERR_ADMIN_TOKEN',
+  /** A request to an API bound beyond loopback without the node's token (`api.token`): node/api/access.ts. */
+  API_TOKEN = 'ERR_API_TOKEN',
+  /** A `Host` header the API does not answer to (a DNS-rebinding page): node/api/access.ts. */
+  HOST = 'ERR_HOST_NOT_ALLOWED',
   USER_EXISTS = 'ERR_USER_EXISTS',
   NO_SUCH_USER = 'ERR_NO_SUCH_USER',
   BAD_NAME = 'ERR_BAD_NAME',
@@ -36,6 +40,9 @@ export const AUTH_HTTP_STATUS: Record<AuthErrorCode, number> = {
   [AuthErrorCode.CSRF]: 403,
   [AuthErrorCode.FORBIDDEN]: 403,
   [AuthErrorCode.ADMIN_TOKEN]: 401,
+  [AuthErrorCode.API_TOKEN]: 401,
+  // 421 Misdirected Request: this server is not the one the name is for
+  [AuthErrorCode.HOST]: 421,
   [AuthErrorCode.USER_EXISTS]: 409,
   [AuthErrorCode.NO_SUCH_USER]: 404,
   [AuthErrorCode.BAD_NAME]: 400,

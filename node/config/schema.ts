@@ -22,7 +22,9 @@ export const MeshConfigSchema = Type.Object({
   maxConnections: Type.Integer({ minimum: 1, maximum: 10_000 }),
   /** How often lost bootstrap peers are dialled again. */
   redialIntervalS: Type.Integer({ minimum: 1, maximum: 3_600 }),
-  dialTimeoutS: Type.Integer({ minimum: 1, maximum: 300 })
+  dialTimeoutS: Type.Integer({ minimum: 1, maximum: 300 }),
+  /** Peers heard of through hellos that the node remembers; past it the least recently heard is forgotten. */
+  maxKnownPeers: Type.Integer({ minimum: 10, maximum: 1_000_000 })
 }, { additionalProperties: false })
 
 const Limits = (max: { memoryMB: number, cpus: number, pids: number, timeoutS: number }) => Type.Object({
@@ -137,8 +139,10 @@ export const NodeConfigSchema = Type.Object({
   listen: Type.Array(Type.String({ minLength: 1 }), { maxItems: 32 }),
   /** Multiaddrs of peers to join the mesh through (with or without /p2p/<peerId>). */
   bootstrap: Type.Array(Type.String({ minLength: 1 }), { maxItems: 256 }),
-  /** HOST:PORT of the HTTP API. Loopback by default: it is not authenticated. */
+  /** HOST:PORT of the HTTP API. Loopback by default; beyond loopback every request needs the node's api.token. */
   api: Type.String({ minLength: 1 }),
+  /** Host names the API answers to besides IP addresses, localhost and its bound name (no DNS rebinding). */
+  apiAllowedHosts: Type.Array(Type.String({ pattern: '^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$' }), { maxItems: 64 }),
   logLevel: LogLevel,
   gossip: GossipConfigSchema,
   mesh: MeshConfigSchema,

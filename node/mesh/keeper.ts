@@ -1,8 +1,9 @@
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { hello, type HelloBody, type ValidatedMessage } from '../../protocol/index.js'
+import { GossipAction, GossipActionError, hello, RejectCode, type HelloBody, type ValidatedMessage } from '../../protocol/index.js'
 import type { GossipRouter } from '../gossip/index.js'
 import type { Host } from '../p2p/host.js'
+import { PeerRateLimiter } from '../p2p/rate-limit.js'
 import type { Logger } from '../log.js'
 import { VERSION } from '../version.js'
 
@@ -11,6 +12,11 @@ import { VERSION } from '../version.js'
  * with its addresses (at start, when it gains a peer, and every `helloIntervalS`), and dials
  * peers it hears of through hellos while it has fewer than `targetPeers` connections. So a
  * node bootstrapped to a single peer soon holds connections to several.
+ *
+ * Its tables are bounded (issue 9, "Abuse limits"): peers heard of through hellos are kept up
+ * to `maxKnownPeers`, the least recently heard forgotten first, and so are the times of
+ * discovery dials; a peer's hellos beyond `hellosPerS` (with a small burst) are ignored at
+ * validation, so they are neither handled nor forwarded — a flood from one key stops here.
  */
 export interface MeshKeeperComponents {
   host: Host
@@ -28,7 +34,15 @@ export interface MeshKeeperInit {
   redialIntervalMs: number
   helloIntervalMs: number
   dialTimeoutMs: number
+  /** Peers heard of through hellos that are remembered [DEFAULT_MAX_KNOWN_PEERS]. */
+  maxKnownPeers?: number
+  /** Hellos a second one peer may send; more are ignored, not forwarded [1, bursts of HELLO_BURST]. */
+  hellosPerS?: number
 }
+
+export const DEFAULT_MAX_KNOWN_PEERS = 1000
+/** Hellos a peer may send at once after a quiet spell (a restart, a new connection). */
+const HELLO_BURST = 3
 
 export interface KnownPeer {
   peerId: string
@@ -62,17 +76,21 @@ export class MeshKeeper {
   private seq = 0
   private running = false
   private readonly now: () => number
+  private readonly maxKnown: number
+  private readonly hellos: PeerRateLimiter
 
   constructor (components: MeshKeeperComponents, init: MeshKeeperInit) {
     this.c = components
     this.now = components.now ?? Date.now
     this.init = init
     this.bootstrap = init.bootstrap.map(a => multiaddr(a))
+    this.maxKnown = init.maxKnownPeers ?? DEFAULT_MAX_KNOWN_PEERS
+    this.hellos = new PeerRateLimiter({ ratePerS: init.hellosPerS ?? 1, burst: HELLO_BURST, maxPeers: this.maxKnown }, this.now)
   }
 
   start (): void {
     this.running = true
-    this.c.gossip.handle(hello, (msg) => { this.onHello(msg) })
+    this.c.gossip.handle(hello, (msg) => { this.onHello(msg) }, { admit: (msg) => { this.admitHello(msg) } })
     this.c.host.addEventListener('peer:connect', this.onConnect)
     this.every(this.init.redialIntervalMs, () => { void this.redialBootstrap() })
     if (this.init.helloIntervalMs > 0) this.every(this.init.helloIntervalMs, () => { void this.sayHello() })
@@ -101,6 +119,16 @@ export class MeshKeeper {
       } catch { /* skipped */ }
     }
     return out
+  }
+
+  /** Heard a valid hello from it (hellos need the `node` role: it is a member, of the team or a partner). */
+  isMember (peer: string): boolean {
+    return this.known.has(peer)
+  }
+
+  /** Forgets a peer (revoked): it is neither dialled nor counted as a member. */
+  forget (peer: string): void {
+    this.known.delete(peer)
   }
 
   knownPeers (): KnownPeer[] {
@@ -138,11 +166,23 @@ export class MeshKeeper {
     this.helloTimer.unref()
   }
 
+  /** A peer's hellos over its rate are ignored: not handled, not forwarded, not penalised. */
+  admitHello (msg: Pick<ValidatedMessage<HelloBody>, 'sender'>): void {
+    if (!this.hellos.take(msg.sender)) throw new GossipActionError(GossipAction.IGNORE, RejectCode.RATE_LIMITED, `hellos from ${msg.sender} beyond ${this.init.hellosPerS ?? 1} a second`)
+  }
+
+  /** Puts `key` last in `map` (most recent), dropping the first (least recent) entries past `max`. */
+  private static touch<V> (map: Map<string, V>, key: string, value: V, max: number): void {
+    map.delete(key)
+    map.set(key, value)
+    while (map.size > max) map.delete(map.keys().next().value as string)
+  }
+
   private onHello (msg: ValidatedMessage<HelloBody>): void {
     const { sender, envelope } = msg
     if (sender === this.c.host.peerId.toString()) return
     const prev = this.known.get(sender)
-    this.known.set(sender, { peerId: sender, addrs: envelope.body.addrs, seq: envelope.body.seq, agent: envelope.body.agent, lastSeen: this.now(), received: (prev?.received ?? 0) + 1, ...(envelope.body.tier != null ? { tier: envelope.body.tier } : {}) })
+    MeshKeeper.touch(this.known, sender, { peerId: sender, addrs: envelope.body.addrs, seq: envelope.body.seq, agent: envelope.body.agent, lastSeen: this.now(), received: (prev?.received ?? 0) + 1, ...(envelope.body.tier != null ? { tier: envelope.body.tier } : {}) }, this.maxKnown)
     // a newcomer heard for the first time gets our hello soon (debounced), so it learns our
     // addresses without waiting for the interval, even if it connected to someone else
     if (prev == null) this.onConnect()
@@ -155,7 +195,7 @@ export class MeshKeeper {
     if (this.c.host.getConnections(peerId).length > 0) return
     const last = this.lastDial.get(peer) ?? 0
     if (this.now() - last < DISCOVERY_DIAL_BACKOFF_MS) return
-    this.lastDial.set(peer, this.now())
+    MeshKeeper.touch(this.lastDial, peer, this.now(), this.maxKnown)
     const targets: Multiaddr[] = []
     for (const a of addrs) {
       try {

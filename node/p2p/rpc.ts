@@ -1,6 +1,8 @@
 import * as lp from 'it-length-prefixed'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { encodeCanonical } from '../../protocol/index.js'
+import { streamLimiterOf, type StreamLimiter } from './stream-limits.js'
 
 /**
  * One request, one response, over a fresh libp2p stream: both are single length-prefixed
@@ -35,11 +37,42 @@ export async function rpcCall (host: Libp2p, peer: PeerId | Multiaddr[], protoco
 
 export type RpcHandler = (request: Uint8Array, from: PeerId) => Promise<Uint8Array>
 
-/** Serves `protocol`: reads one request frame (capped, with a timeout), answers one frame. */
-export async function rpcServe (host: Libp2p, protocol: string, maxRequestBytes: number, handler: RpcHandler, opts: { maxInboundStreams?: number, timeoutMs?: number } = {}): Promise<void> {
+export interface RpcServeOptions {
+  /** Streams one connection may hold open at once. */
+  maxInboundStreams?: number
+  timeoutMs?: number
+  /** Streams a second per peer [the host's limiter (stream-limits.ts), if the node set one]. */
+  limiter?: Pick<StreamLimiter, 'admit'>
+}
+
+/** The answer to a stream over its peer's rate: the `{ok: false, code, message}` every rpc protocol answers a refusal with. */
+export const RATE_LIMITED_ANSWER = encodeCanonical({ ok: false, code: 'ERR_RATE_LIMITED', message: 'too many requests from this peer: slow down and try again' })
+
+/**
+ * Serves `protocol`: reads one request frame (capped, with a timeout), answers one frame. A
+ * stream over its peer's rate is answered RATE_LIMITED_ANSWER and closed, its request unread.
+ */
+export async function rpcServe (host: Libp2p, protocol: string, maxRequestBytes: number, handler: RpcHandler, opts: RpcServeOptions = {}): Promise<void> {
+  const limiter = opts.limiter ?? streamLimiterOf(host)
   await host.handle(protocol, ({ stream, connection }) => {
+    if (limiter != null && !limiter.admit(protocol, connection.remotePeer.toString())) {
+      void refuseStream(stream, RATE_LIMITED_ANSWER)
+      return
+    }
     void answer(stream, connection.remotePeer, maxRequestBytes, handler, opts.timeoutMs ?? 30_000).catch((err) => { stream.abort(err) })
   }, { maxInboundStreams: opts.maxInboundStreams ?? 64 })
+}
+
+/** Answers one frame and closes, within a second; a peer that does not read it is cut off. */
+export async function refuseStream (stream: Stream, frame: Uint8Array): Promise<void> {
+  const timer = setTimeout(() => { stream.abort(new Error('refused')) }, 1000)
+  try {
+    await stream.sink([lp.encode.single(frame)])
+  } catch (err) {
+    stream.abort(err as Error)
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 async function answer (stream: Stream, from: PeerId, maxRequestBytes: number, handler: RpcHandler, timeoutMs: number): Promise<void> {

@@ -14,6 +14,7 @@ import type { TrustPolicy } from '../../federation/index.js'
 import type { GossipRouter } from '../gossip/index.js'
 import type { MeshKeeper } from '../mesh/index.js'
 import type { Host } from '../p2p/host.js'
+import type { StreamLimiter } from '../p2p/stream-limits.js'
 import type { Metrics } from '../metrics.js'
 import type { Logger } from '../log.js'
 import type { AuditLog, AuditRecord } from '../audit/index.js'
@@ -39,6 +40,8 @@ export interface SkillServiceComponents {
   audit?: Pick<AuditLog, 'write'>
   /** Told of refusals a peer can repeat at will (the audit trail's flood-safe record). */
   onRefused?: (sender: string, reason: string, channel: string) => void
+  /** Per-peer stream rates of the bundle and index-sync protocols (node/p2p/stream-limits.ts). */
+  streams?: Pick<StreamLimiter, 'admit'>
 }
 
 export interface SkillServiceInit {
@@ -69,7 +72,10 @@ export class SkillService {
 
   constructor (private readonly c: SkillServiceComponents, private readonly init: SkillServiceInit) {
     this.fetcher = new BundleFetcher(c, { maxBytes: init.maxBundleBytes, timeoutMs: init.fetchTimeoutMs, stallMs: init.fetchStallMs })
-    this.server = new BundleServer(c, { onServed: (n) => { c.metrics.skillServedBytes.inc(n) } })
+    this.server = new BundleServer(c, {
+      onServed: (n) => { c.metrics.skillServedBytes.inc(n) },
+      ...(c.streams != null ? { admit: (peer: string) => c.streams!.admit(Protocols.bundle, peer) } : {})
+    })
   }
 
   async start (): Promise<void> {
@@ -92,7 +98,9 @@ export class SkillService {
       }
     })
     await this.server.start()
-    await c.host.handle(Protocols.releases, ({ stream }) => {
+    await c.host.handle(Protocols.releases, ({ stream, connection }) => {
+      // over its rate: the stream ends with no entries (a sync is once per connection)
+      if (c.streams?.admit(Protocols.releases, connection.remotePeer.toString()) === false) { stream.abort(new Error('rate limited')); return }
       const entries = c.index.all()
       void stream.sink((async function * () {
         for (const e of entries.slice(0, MAX_SYNC_ENTRIES)) yield lp.encode.single(encodeCanonical({ release: e.release, manifest: e.manifest }))

@@ -7,7 +7,8 @@ import type { BundleSource, FetchHost } from './types.js'
 /**
  * The serving side of `/aas/bundle/1.0.0`: answers a `{cid}` request with `{ok: true, size}`
  * and the blob's frames, read from disk while they are sent (and hashed on the way: the
- * fetcher verifies them too), or with `{ok: false, error: 'not-found' | 'bad-request'}`.
+ * fetcher verifies them too), or with `{ok: false, error: 'not-found' | 'bad-request'}`; a
+ * stream over its peer's rate (`admit`) gets `{ok: false, error: 'rate-limited'}`, its request unread.
  */
 export interface BundleServerComponents {
   host: Pick<FetchHost, 'handle' | 'unhandle'>
@@ -23,7 +24,11 @@ export class BundleServer {
   }
 
   async start (): Promise<void> {
-    await this.c.host.handle(Protocols.bundle, ({ stream }) => {
+    await this.c.host.handle(Protocols.bundle, ({ stream, connection }) => {
+      if (this.options.admit?.(connection.remotePeer.toString()) === false) {
+        void refuse(stream)
+        return
+      }
       void this.serve(stream).catch((err) => { stream.abort(err) })
     }, { maxInboundStreams: this.options.maxInboundStreams })
     this.started = true
@@ -55,6 +60,18 @@ export class BundleServer {
       for await (const chunk of blob.chunks) yield lp.encode.single(chunk)
       onServed?.(blob.size)
     })())
+  }
+}
+
+/** One refusal frame, then the stream ends; a peer that does not read it within a second is cut off. */
+async function refuse (stream: Stream): Promise<void> {
+  const timer = setTimeout(() => { stream.abort(new Error('refused')) }, 1000)
+  try {
+    await stream.sink([lp.encode.single(encodeCanonical({ ok: false, error: 'rate-limited' }))])
+  } catch (err) {
+    stream.abort(err as Error)
+  } finally {
+    clearTimeout(timer)
   }
 }
 
