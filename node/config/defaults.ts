@@ -2,16 +2,18 @@ import { createHash } from 'node:crypto'
 import { availableParallelism, homedir } from 'node:os'
 import { join } from 'node:path'
 import { defaultSandboxOptions as sb } from '../../skills/sandbox/options.js'
-import { defaultFetchOptions as fetch } from '../../skills/fetch/index.js'
+import { defaultFetchOptions as fetch } from '../../skills/fetch/options.js'
 import type { NodeConfig } from './schema.js'
 import { defaultMemoryOptions } from '../improve/options.js'
-import { defaultAuditLogOptions } from '../audit/log.js'
-import { defaultReviewQueueOptions } from '../review/queue.js'
-import { defaultImproverOptions } from '../improve/improver.js'
+// each part's options module, not the part: every CLI command that reads settings comes here,
+// and must not load LevelDB, libp2p or the task machinery to learn a default
+import { defaultAuditLogOptions } from '../audit/options.js'
+import { defaultReviewQueueOptions } from '../review/options.js'
+import { defaultImproverOptions } from '../improve/options.js'
 import { defaultOriginOptions as origin } from '../tasks/origin/context.js'
 
-export const DEFAULT_P2P_PORT = 7400
-export const DEFAULT_API_PORT = 7401
+import { DEFAULT_API_PORT, DEFAULT_P2P_PORT } from './ports.js'
+export { DEFAULT_API_PORT, DEFAULT_P2P_PORT } from './ports.js'
 
 /** Defaults that work on one machine with no configuration at all. */
 export function defaultNodeConfig (): NodeConfig {
@@ -20,10 +22,9 @@ export function defaultNodeConfig (): NodeConfig {
     listen: [`/ip4/0.0.0.0/tcp/${DEFAULT_P2P_PORT}`],
     bootstrap: [],
     api: `127.0.0.1:${DEFAULT_API_PORT}`,
-    apiAllowedHosts: [],
     logLevel: 'info',
     gossip: { maxAgeS: 300, maxFutureS: 30, helloIntervalS: 30 },
-    mesh: { targetPeers: 8, maxConnections: 300, redialIntervalS: 5, dialTimeoutS: 10, maxKnownPeers: 1000 },
+    mesh: { targetPeers: 8, maxConnections: 300, redialIntervalS: 5, dialTimeoutS: 10 },
     sandbox: {
       defaults: { ...sb.defaults },
       max: { ...sb.max },

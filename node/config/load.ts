@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { resolve } from 'node:path'
-import { Ajv, type ErrorObject } from 'ajv'
-import { multiaddr } from '@multiformats/multiaddr'
-import { NodeConfigSchema, type NodeConfig } from './schema.js'
+import type { ErrorObject } from 'ajv'
+import type { NodeConfig } from './schema.js'
 import { defaultNodeConfig } from './defaults.js'
+import { configValidator } from './validate.js'
 import { ConfigError } from './errors.js'
 
 /**
@@ -31,9 +31,6 @@ export const ENV_VARS: Record<string, { key: keyof NodeConfig | 'trust.authors',
   AAS_LOG_LEVEL: { key: 'logLevel' },
   AAS_TRUST_AUTHORS: { key: 'trust.authors', list: true }
 }
-
-const ajv = new Ajv({ allErrors: false, strict: true })
-const validateConfig = ajv.compile<NodeConfig>(NodeConfigSchema)
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => v != null && typeof v === 'object' && !Array.isArray(v)
 
@@ -113,8 +110,12 @@ function describeError (errors: ErrorObject[]): string {
   return `${field}: ${e?.message ?? 'is invalid'}`
 }
 
-function checkMultiaddrs (field: string, values: string[]): void {
-  for (const v of values) {
+/** Every address must parse; the multiaddr library (~45 ms to load) only when there is one to check. */
+async function checkMultiaddrs (field: string, values: string[], known: string[]): Promise<void> {
+  const check = values.filter(v => !known.includes(v)) // the defaults parse (a test says so)
+  if (check.length === 0) return
+  const { multiaddr } = await import('@multiformats/multiaddr')
+  for (const v of check) {
     try {
       multiaddr(v)
     } catch {
@@ -124,13 +125,15 @@ function checkMultiaddrs (field: string, values: string[]): void {
 }
 
 export async function resolveConfig (init: ResolveConfigInit = {}): Promise<NodeConfig> {
-  let config = defaultNodeConfig()
+  const defaults = defaultNodeConfig()
+  let config = defaults
   if (init.file != null) config = merge(config, await readConfigFile(init.file))
   config = merge(config, configFromEnv(init.env ?? {}))
   config = merge(config, init.flags)
 
+  const validateConfig = await configValidator()
   if (!validateConfig(config)) throw new ConfigError(describeError(validateConfig.errors ?? []))
-  checkMultiaddrs('listen', config.listen)
-  checkMultiaddrs('bootstrap', config.bootstrap)
+  await checkMultiaddrs('listen', config.listen, defaults.listen)
+  await checkMultiaddrs('bootstrap', config.bootstrap, defaults.bootstrap)
   return { ...config, api: hostPort(parseHostPort(config.api)), dataDir: resolve(expandHome(config.dataDir)) }
 }
