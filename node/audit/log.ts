@@ -9,6 +9,7 @@ import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
 import type { AuditRecord } from './actions.js'
 import { AuditError, AuditErrorCode } from './errors.js'
+import { defaultAuditLogOptions, type AuditLogOptions } from './options.js'
 
 /**
  * The node's audit trail (DESIGN.md "Audit trail"): append-only entries in LevelDB, each
@@ -17,14 +18,7 @@ import { AuditError, AuditErrorCode } from './errors.js'
  * or neither. Every N entries or M seconds the node signs a checkpoint {node, seq, headHash};
  * witnesses that keep it can later tell a cut or rewritten tail.
  */
-export interface AuditLogOptions {
-  /** Sign a checkpoint after this many new entries… */
-  checkpointEvery: number
-  /** …or this long after the last one, if there are new entries. */
-  checkpointIntervalMs: number
-}
-
-export const defaultAuditLogOptions: AuditLogOptions = { checkpointEvery: 1000, checkpointIntervalMs: 60_000 }
+export { defaultAuditLogOptions, type AuditLogOptions } from './options.js'
 
 export interface AuditLogComponents {
   store: Pick<NodeStore, 'write' | 'sublevel'>

@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError } from 'commander'
 import { UsageError } from '../../protocol/errors.js'
-import { commands } from './commands/index.js'
+import { commandGroups, groupsFor } from './commands/index.js'
 import { VERSION } from '../version.js'
 
 export const EXIT_OK = 0
@@ -24,7 +24,11 @@ function usageLine (cmd: Command): (str: string, write: (str: string) => void) =
   }
 }
 
-export function buildProgram (): Command {
+/**
+ * The program with the command groups `argv` needs (all of them without `argv`): a command
+ * loads only its own modules; help lists everything as before.
+ */
+export async function buildProgram (argv?: string[]): Promise<Command> {
   const program = new Command('aas')
   program
     .description('AAS: a peer-to-peer mesh of small, sandboxed agents that do repetitive digital work')
@@ -32,7 +36,8 @@ export function buildProgram (): Command {
     .option('--debug', 'print stack traces with errors')
     .configureOutput({ outputError: usageLine(program) })
     .exitOverride()
-  for (const register of commands) register(program)
+  const groups = argv == null ? commandGroups : groupsFor(argv.slice(2))
+  for (const register of await Promise.all(groups.map(async g => await g.load()))) register(program)
   program.commands.forEach(function seal (cmd: Command): void {
     cmd.exitOverride()
     cmd.configureOutput({ outputError: usageLine(cmd) })
@@ -42,7 +47,7 @@ export function buildProgram (): Command {
 }
 
 export async function main (argv: string[]): Promise<number> {
-  const program = buildProgram()
+  const program = await buildProgram(argv)
   const debug = argv.includes('--debug')
   try {
     await program.parseAsync(argv)

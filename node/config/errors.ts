@@ -1,4 +1,4 @@
-import { UsageError } from '../../protocol/index.js'
+import { UsageError } from '../../protocol/errors.js'
 
 /** A configuration value is missing, malformed or out of range. */
 export class ConfigError extends UsageError {

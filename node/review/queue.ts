@@ -7,6 +7,7 @@ import {
   type TaskFix, type TaskOrigin, type TaskRecord, type TaskStore, type SkillResolver
 } from '../tasks/index.js'
 import { ReviewError, ReviewErrorCode } from './errors.js'
+import { defaultReviewQueueOptions, type ReviewQueueOptions } from './options.js'
 
 /**
  * The origin's human review queue (DESIGN.md "Human fallback"): the tasks no tier of agents
@@ -15,14 +16,7 @@ import { ReviewError, ReviewErrorCode } from './errors.js'
  * accepts, an annotation and whether the answer may be reused — or rejects it. Every view and
  * every action is audited with the person; a refused action too.
  */
-export interface ReviewQueueOptions {
-  /** How long a claim holds a task for its reviewer. */
-  holdMs: number
-  /** Largest annotation or rejection reason. */
-  maxNoteChars: number
-}
-
-export const defaultReviewQueueOptions: ReviewQueueOptions = { holdMs: 15 * 60_000, maxNoteChars: 4000 }
+export { defaultReviewQueueOptions, type ReviewQueueOptions } from './options.js'
 
 export interface ReviewQueueComponents {
   origin: Pick<TaskOrigin, 'run' | 'get'>
@@ -177,6 +171,7 @@ export class ReviewQueue {
     return v
   }
 }
+
 const isObject = (v: unknown): v is Record<string, unknown> => v != null && typeof v === 'object' && !Array.isArray(v)
 
 /**

@@ -8,7 +8,7 @@ import type { BenchReport, BenchResult } from './types.js'
 export function toReport (result: BenchResult): BenchReport {
   const value = median(result.samples)
   const baseline = median(result.baseline)
-  const report: BenchReport = {
+  return {
     name: result.name,
     unit: result.unit,
     value: round3(value),
@@ -16,9 +16,30 @@ export function toReport (result: BenchResult): BenchReport {
     ratio: round3(value / baseline),
     rounds: result.samples.length
   }
-  // extra figures follow the standard ones and never replace them
-  for (const [k, v] of Object.entries(result.extra ?? {})) if (!(k in report)) report[k] = v
-  return report
+}
+
+/** The fields of a `--json` line, in their order: nothing else goes on it. */
+export const REPORT_FIELDS = ['name', 'unit', 'value', 'baseline', 'ratio', 'rounds'] as const
+
+/**
+ * One `--json` line: exactly `{name, unit, value, baseline, ratio, rounds}` (issue 12), so a
+ * reader can rely on the shape of every line; a benchmark's extra figures are not on it
+ * (`extraLine` gives them to a person, on stderr).
+ */
+export function jsonLine (r: BenchReport): string {
+  const out: Record<string, unknown> = {}
+  for (const k of REPORT_FIELDS) out[k] = r[k]
+  return JSON.stringify(out)
+}
+
+/** A result's extra figures for a person (`name: p99 31, nodes 5`), or undefined when it has none. */
+export function extraLine (name: string, extra: BenchResult['extra']): string | undefined {
+  const more = figures(extra)
+  return more.length === 0 ? undefined : `${name}: ${more.join(', ')}`
+}
+
+function figures (extra: BenchResult['extra']): string[] {
+  return Object.entries(extra ?? {}).map(([k, v]) => `${k} ${typeof v === 'number' ? fmt(v) : v}`)
 }
 
 /** Three decimals: below a microsecond in ms the clock and the machine are noise. */
@@ -27,10 +48,9 @@ function round3 (x: number): number {
 }
 
 /** One line for a person: `name  median X unit  baseline Y unit  ratio Z×  (N rounds, extra…)`. */
-export function formatReport (r: BenchReport): string {
-  const { name, unit, value, baseline, ratio, rounds, ...extra } = r
-  const more = Object.entries(extra).map(([k, v]) => `${k} ${typeof v === 'number' ? fmt(v) : v}`)
-  return `${name.padEnd(26)} median ${fmt(value)} ${unit}   baseline ${fmt(baseline)} ${unit}   ratio ${fmt(ratio)}×   (${[`${rounds} rounds`, ...more].join(', ')})`
+export function formatReport (r: BenchReport, extra?: BenchResult['extra']): string {
+  const more = figures(extra)
+  return `${r.name.padEnd(26)} median ${fmt(r.value)} ${r.unit}   baseline ${fmt(r.baseline)} ${r.unit}   ratio ${fmt(r.ratio)}×   (${[`${r.rounds} rounds`, ...more].join(', ')})`
 }
 
 function fmt (x: number): string {

@@ -2,13 +2,14 @@ import '../../node/shim.js'
 import { Command, InvalidArgumentError } from 'commander'
 import { EXIT_USAGE, parseScriptArgs } from '../lib/args.js'
 import { benchmarks } from './index.js'
-import { formatReport, toReport } from './report.js'
+import { extraLine, formatReport, jsonLine, toReport } from './report.js'
 import type { Benchmark, BenchContext } from './types.js'
 
 /**
  * `npm run bench [-- NAME…] [--json]`: runs the named benchmarks (all without names) and
  * prints one line per result: medians of subject and baseline and their ratio, readable or,
- * with --json, one JSON object per line. Progress goes to stderr.
+ * with --json, one JSON object per line with exactly {name, unit, value, baseline, ratio,
+ * rounds}. Progress, and with --json the results' extra figures, go to stderr.
  * Exit codes as the `aas` command: 0 ok, 1 a benchmark failed, 2 bad usage.
  */
 const EXIT_FAILED = 1
@@ -76,7 +77,13 @@ async function main (argv: string[]): Promise<number> {
     try {
       for (const result of await b.run(ctx)) {
         const report = toReport(result)
-        process.stdout.write(opts.json === true ? `${JSON.stringify(report)}\n` : `${formatReport(report)}\n`)
+        if (opts.json !== true) {
+          process.stdout.write(`${formatReport(report, result.extra)}\n`)
+          continue
+        }
+        process.stdout.write(`${jsonLine(report)}\n`)
+        const extra = extraLine(result.name, result.extra)
+        if (extra != null) ctx.log(extra)
       }
     } catch (err: any) {
       if (abort.signal.aborted) return 130

@@ -23,7 +23,7 @@ export interface BenchResult {
   samples: number[]
   /** One figure per measured round of the baseline. */
   baseline: number[]
-  /** Further figures, reported as they are (e.g. `p99`, `nodes`). */
+  /** Further figures for a person (e.g. `p99`, `nodes`): on the readable line, and on stderr with --json. */
   extra?: Record<string, number | string>
 }
 
@@ -34,7 +34,7 @@ export interface Benchmark {
   run: (ctx: BenchContext) => Promise<BenchResult[]>
 }
 
-/** One printed result: medians of subject and baseline, and their ratio. */
+/** One printed result: medians of subject and baseline, and their ratio; with --json, exactly these fields. */
 export interface BenchReport {
   name: string
   unit: string
@@ -45,5 +45,4 @@ export interface BenchReport {
   /** value / baseline. */
   ratio: number
   rounds: number
-  [extra: string]: number | string
 }

@@ -1,9 +1,10 @@
 import { lstat, readFile, readdir, realpath } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve, sep } from 'node:path'
-import { Ajv, type ErrorObject } from 'ajv'
-import { manifestSchema, type Manifest } from './schema.js'
+import type { ErrorObject } from 'ajv'
+import type { Manifest } from './schema.js'
 import { ManifestError, SkillSchemaErrorCode } from './errors.js'
 import { compileSkillSchema } from './skill-schemas.js'
+import { manifestLintValidator, manifestValidator } from './validate.js'
 
 /**
  * Reads and validates a skill folder's `skill.json`. The entrypoint must be a regular file
@@ -12,11 +13,6 @@ import { compileSkillSchema } from './skill-schemas.js'
  */
 export const MANIFEST_FILE = 'skill.json'
 const MAX_MANIFEST_BYTES = 256 * 1024
-
-const ajv = new Ajv({ allErrors: false, strict: false })
-const validate = ajv.compile<Manifest>(manifestSchema)
-// the same schema, compiled to report every problem at once (`aas skill lint`)
-const validateAll = new Ajv({ allErrors: true, strict: false }).compile<Manifest>(manifestSchema)
 
 /** One thing wrong with a skill folder, named by the field (or file) at fault. */
 export interface ManifestProblem { field: string, message: string }
@@ -53,6 +49,7 @@ function skillSchemaProblems (value: Record<string, unknown>): ManifestProblem[]
 }
 
 export function validateManifest (value: unknown, where = MANIFEST_FILE): Manifest {
+  const validate = manifestValidator()
   if (!validate(value)) {
     const p = describe(validate.errors?.[0])
     throw new ManifestError(`${where}: field "${p.field}" ${p.message}`, 'ERR_MANIFEST_SCHEMA', p.field)
@@ -64,6 +61,7 @@ export function validateManifest (value: unknown, where = MANIFEST_FILE): Manife
 
 /** Every problem of a parsed `skill.json` against the schema, and of its own schemas; [] when none. */
 export function manifestProblems (value: unknown): ManifestProblem[] {
+  const validateAll = manifestLintValidator()
   const out = validateAll(value) ? [] : (validateAll.errors ?? []).map(describe)
   if (value != null && typeof value === 'object' && !Array.isArray(value)) out.push(...skillSchemaProblems(value as Record<string, unknown>))
   return out

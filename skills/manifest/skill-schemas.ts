@@ -1,5 +1,6 @@
-import { Ajv, type ValidateFunction } from 'ajv'
-import { RE2JS } from 're2js'
+import { createRequire } from 'node:module'
+import type { Ajv, ValidateFunction } from 'ajv'
+import type { RE2JS } from 're2js'
 import { SkillSchemaError, SkillSchemaErrorCode } from './errors.js'
 
 /**
@@ -28,9 +29,10 @@ export const MAX_UNIQUE_ITEMS = 100
 /** ajv's RegExp engine: RE2. `toString` is ajv's cache key for a pattern, so it names the pattern. */
 function re2Engine (pattern: string, flags: string): { test: (s: string) => boolean, toString: () => string } {
   let re: RE2JS
+  const { RE2JS: Re2 } = require('re2js') as typeof import('re2js')
   try {
     // JSON Schema patterns are ECMA-262: \uXXXX, \cX and named groups are translated to RE2's syntax
-    re = RE2JS.compile(RE2JS.translateRegExp(pattern))
+    re = Re2.compile(Re2.translateRegExp(pattern))
   } catch (err: any) {
     throw new SkillSchemaError(`pattern ${JSON.stringify(pattern)} cannot be matched in linear time (${String(err?.message ?? err)}): ` +
       'use no backreferences or lookaround, and repeat counts of at most 1000', SkillSchemaErrorCode.PATTERN)
@@ -40,8 +42,12 @@ function re2Engine (pattern: string, flags: string): { test: (s: string) => bool
 // ajv names the engine by `code` only when it writes standalone code, which this node never does
 re2Engine.code = 'aasRe2Engine'
 
-const newAjv = (): Ajv => new Ajv({ allErrors: false, strict: false, code: { regExp: re2Engine } })
-let ajv = newAjv()
+// Ajv (~50 ms to load) and re2js (~20 ms) are loaded on the first schema to compile, not with
+// this module: `aas skill run` of a skill without schemas, and every command that reads the
+// node's settings, never need them (issue 12). Both ship CommonJS, so this stays synchronous.
+const require = createRequire(import.meta.url)
+const newAjv = (): Ajv => new (require('ajv') as typeof import('ajv')).Ajv({ allErrors: false, strict: false, code: { regExp: re2Engine } })
+let ajv: Ajv | undefined
 const compiled = new Map<string, ValidateFunction>()
 
 /** Keywords whose values are data, not schemas: a `uniqueItems` inside them is not one. */
@@ -78,12 +84,12 @@ export function compileSkillSchema (schema: object): ValidateFunction {
   if (hit != null) return hit
   if (compiled.size >= MAX_SCHEMAS) {
     compiled.clear()
-    ajv = newAjv()
+    ajv = undefined
   }
   checkCost(schema, '')
   let fn: ValidateFunction
   try {
-    fn = ajv.compile(schema)
+    fn = (ajv ??= newAjv()).compile(schema)
   } catch (err: any) {
     if (err instanceof SkillSchemaError) throw err
     throw new SkillSchemaError(String(err?.message ?? err), SkillSchemaErrorCode.INVALID)

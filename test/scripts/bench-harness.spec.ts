@@ -1,7 +1,7 @@
 import { expect } from 'chai'
 import { join } from 'node:path'
 import { median, percentile, summary } from '../../scripts/bench/stats.js'
-import { toReport } from '../../scripts/bench/report.js'
+import { REPORT_FIELDS, extraLine, formatReport, jsonLine, toReport } from '../../scripts/bench/report.js'
 import { measure, measurePair } from '../../scripts/bench/measure.js'
 import type { BenchContext } from '../../scripts/bench/types.js'
 import { REPO, runNode } from './run-node.js'
@@ -55,15 +55,30 @@ describe('scripts/bench: harness', () => {
   })
 
   describe('report', () => {
-    it('value and baseline are medians, ratio their quotient, extra figures kept', () => {
+    it('value and baseline are medians, ratio their quotient', () => {
       const r = toReport({ name: 'x-n5', unit: 'ms', samples: [10, 30, 20], baseline: [4, 6, 5, 1000], extra: { p99: 30, nodes: 5 } })
-      expect(r).to.deep.equal({ name: 'x-n5', unit: 'ms', value: 20, baseline: 5.5, ratio: 3.636, rounds: 3, p99: 30, nodes: 5 })
+      expect(r).to.deep.equal({ name: 'x-n5', unit: 'ms', value: 20, baseline: 5.5, ratio: 3.636, rounds: 3 })
     })
 
-    it('extra figures cannot overwrite the standard fields', () => {
-      const r = toReport({ name: 'y', unit: 'ms', samples: [2], baseline: [1], extra: { value: 99, name: 'z' } })
+    it('a --json line is exactly {name, unit, value, baseline, ratio, rounds}, in that order, whatever the extra figures', () => {
+      const result = { name: 'y', unit: 'MiB/s', samples: [2, 4], baseline: [1], extra: { value: 99, name: 'z', p99: 4, baselineIs: 'raw TCP' } }
+      const line = jsonLine(toReport(result))
+      expect(line).to.not.include('\n')
+      const parsed = JSON.parse(line)
+      expect(Object.keys(parsed)).to.deep.equal(['name', 'unit', 'value', 'baseline', 'ratio', 'rounds'])
+      expect(Object.keys(parsed)).to.deep.equal([...REPORT_FIELDS])
+      expect(parsed).to.deep.equal({ name: 'y', unit: 'MiB/s', value: 3, baseline: 1, ratio: 3, rounds: 2 })
+      expect(JSON.parse(jsonLine({ ...toReport(result), ...{ p99: 1 } } as any))).to.not.have.property('p99')
+    })
+
+    it('extra figures go on the readable line and on their own line, never over the standard fields', () => {
+      const result = { name: 'y', unit: 'ms', samples: [2], baseline: [1], extra: { value: 99, p99: 2.5, baselineIs: 'podman run' } }
+      const r = toReport(result)
       expect(r.value).to.equal(2)
-      expect(r.name).to.equal('y')
+      expect(formatReport(r, result.extra)).to.match(/^y +median 2 ms +baseline 1 ms +ratio 2× +\(1 rounds, value 99, p99 2\.50, baselineIs podman run\)$/)
+      expect(extraLine('y', result.extra)).to.equal('y: value 99, p99 2.50, baselineIs podman run')
+      expect(extraLine('y', undefined)).to.equal(undefined)
+      expect(formatReport(r)).to.match(/\(1 rounds\)$/)
     })
   })
 
