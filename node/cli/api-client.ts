@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { AasError, UsageError } from '../../protocol/errors.js'
 import { DEFAULT_API_PORT } from '../config/ports.js'
 import type { RuntimeInfo } from '../node.js'
@@ -11,7 +11,14 @@ export const RUNTIME_FILE = 'node.json'
  * How CLI commands reach a node's HTTP API. The URL comes from `--api`, else `AAS_API`,
  * else the runtime file of the node running on the data dir (`--data`, `AAS_DATA`,
  * `~/.aas`), else the default loopback address.
+ *
+ * A node whose API is bound beyond loopback asks every request for its token (node/api/access.ts):
+ * the file `api.token` in its data dir. The CLI sends it (`Authorization: Bearer`) from the file
+ * `AAS_API_TOKEN_FILE` names, else from the data dir of the node it talks to: the one found
+ * through the data dir, or the `--data DIR` given with `--api URL`. A token is never sent to a
+ * URL named by `--api`/`AAS_API` alone: a local node's token does not go to another host.
  */
+export const API_TOKEN_FILE_ENV = 'AAS_API_TOKEN_FILE'
 export class ApiError extends AasError {
   readonly status: number | undefined
   constructor (message: string, code: 'ERR_API_UNREACHABLE' | 'ERR_API_STATUS' | 'ERR_API_RESPONSE', status?: number) {
@@ -64,30 +71,62 @@ export async function clientConfig (target: Pick<ApiTarget, 'config' | 'data'>, 
 /**
  * A client finds its node at `--api`, else `AAS_API`, else where the node running on the
  * data dir (`--data`, `AAS_DATA`, the config's `dataDir`, `~/.aas`) said its API is, else at
- * the config's `api` (default `127.0.0.1:7401`).
+ * the config's `api` (default `127.0.0.1:7401`). It also finds the token to send there (above).
  */
 export async function resolveApiUrl (target: ApiTarget, env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  if (target.api != null) return apiUrl(target.api, '--api')
-  if (env.AAS_API != null && env.AAS_API !== '') return apiUrl(env.AAS_API, 'AAS_API')
+  const { url, dataDir } = await locateApi(target, env)
+  const token = await apiTokenFor(dataDir, env)
+  if (token != null) tokens.set(url, token)
+  return url
+}
+
+/** The URL, and the data dir whose token belongs to it (none for a bare `--api`/`AAS_API`). */
+async function locateApi (target: ApiTarget, env: NodeJS.ProcessEnv): Promise<{ url: string, dataDir?: string }> {
+  const explicit = target.data != null ? resolve(target.data) : undefined
+  if (target.api != null) return { url: apiUrl(target.api, '--api'), dataDir: explicit }
+  if (env.AAS_API != null && env.AAS_API !== '') return { url: apiUrl(env.AAS_API, 'AAS_API'), dataDir: explicit }
   const config = await clientConfig(target, env)
   try {
     const runtime = JSON.parse(await readFile(join(config.dataDir, RUNTIME_FILE), 'utf8')) as RuntimeInfo
-    if (typeof runtime.api === 'string') return apiUrl(runtime.api, join(config.dataDir, RUNTIME_FILE))
+    if (typeof runtime.api === 'string') return { url: apiUrl(runtime.api, join(config.dataDir, RUNTIME_FILE)), dataDir: config.dataDir }
   } catch (err) {
     if (err instanceof UsageError) throw err
     /* no node running there: the configured address */
   }
-  return apiUrl(config.api, 'api')
+  return { url: apiUrl(config.api, 'api'), dataDir: config.dataDir }
+}
+
+/** Node URL → the token this process sends it, as `resolveApiUrl` found it (one command, one node). */
+const tokens = new Map<string, string>()
+
+async function apiTokenFor (dataDir: string | undefined, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  // the module itself, not auth/index.js: a client command must not load the node's user store
+  const { API_TOKEN_FILE, readApiToken } = await import('../auth/api-token.js')
+  const file = env[API_TOKEN_FILE_ENV]
+  if (file != null && file !== '') {
+    let text: string
+    try {
+      text = (await readFile(file, 'utf8')).trim()
+    } catch (err: any) {
+      throw new UsageError(`${API_TOKEN_FILE_ENV}: cannot read ${file} (${String(err?.code ?? err?.message)}): name a copy of the node's ${API_TOKEN_FILE} file`)
+    }
+    if (!/^[A-Za-z0-9_-]{1,128}$/.test(text)) throw new UsageError(`${API_TOKEN_FILE_ENV}: ${file} does not hold an API token (a copy of the node's ${API_TOKEN_FILE} file)`)
+    return text
+  }
+  return dataDir != null ? await readApiToken(dataDir) : undefined
 }
 
 interface ApiRequestInit { method?: string, body?: unknown }
 
 /** Sends a request; a node that does not answer is one clear error. */
 async function send (base: string, path: string, init: ApiRequestInit, signal: AbortSignal | undefined): Promise<Response> {
+  const headers: Record<string, string> = init.body !== undefined ? { 'content-type': 'application/json' } : {}
+  const token = tokens.get(base)
+  if (token != null) headers.authorization = `Bearer ${token}`
   try {
     return await fetch(`${base}${path}`, {
       method: init.method ?? 'GET',
-      headers: init.body !== undefined ? { 'content-type': 'application/json' } : {},
+      headers,
       body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
       signal
     })

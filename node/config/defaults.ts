@@ -22,9 +22,10 @@ export function defaultNodeConfig (): NodeConfig {
     listen: [`/ip4/0.0.0.0/tcp/${DEFAULT_P2P_PORT}`],
     bootstrap: [],
     api: `127.0.0.1:${DEFAULT_API_PORT}`,
+    apiAllowedHosts: [],
     logLevel: 'info',
     gossip: { maxAgeS: 300, maxFutureS: 30, helloIntervalS: 30 },
-    mesh: { targetPeers: 8, maxConnections: 300, redialIntervalS: 5, dialTimeoutS: 10 },
+    mesh: { targetPeers: 8, maxConnections: 300, redialIntervalS: 5, dialTimeoutS: 10, maxKnownPeers: 1000 },
     sandbox: {
       defaults: { ...sb.defaults },
       max: { ...sb.max },
