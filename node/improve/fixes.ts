@@ -51,7 +51,7 @@ export function normaliseError (error: string): string {
   return error
     .toLowerCase()
     .replace(/(["'`]).*?\1/g, '…')
-    .replace(/\b[0-9a-f]{8,}\b/g, '#')
+    .replace(/\b(0x)?[0-9a-f]{8,}\b/g, '#')
     .replace(/\d+(\.\d+)?/g, '#')
     .replace(/\s+/g, ' ')
     .trim()
@@ -116,8 +116,11 @@ export class FixHints {
         failedInARow: 0,
         retired: null
       }
-      void this.put(h).catch(() => {})
-      void this.c.audit?.append({ action: 'learned.fix-kept', subject: t.id, actor: t.review.resolvedBy, details: { signature, fields: Object.keys(h.fix.input) } }).catch(() => {})
+      // applied once written and audited
+      void this.write(h)
+        .then(async () => { await this.c.audit?.append({ action: 'learned.fix-kept', subject: t.id, actor: h.resolvedBy, details: { signature, fields: Object.keys(h.fix.input) } }) })
+        .then(() => { this.hints.set(signature, h) })
+        .catch(() => {})
       return
     }
     if (e.kind === 'result' && t.fix != null && e.details.attempt === t.fix.attempt) {
@@ -137,6 +140,10 @@ export class FixHints {
 
   private async put (h: FixHint): Promise<void> {
     this.hints.set(h.signature, h)
+    await this.write(h)
+  }
+
+  private async write (h: FixHint): Promise<void> {
     await this.c.store.write([{ type: 'put', bucket: Bucket.learned, key: key(h.signature), value: encodeCanonical(JSON.parse(JSON.stringify(h))) }], { sync: true })
   }
 }

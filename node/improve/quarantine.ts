@@ -79,6 +79,8 @@ export class Quarantine {
   /** cid → recent outcomes, oldest first: '1' success, '0' failure. */
   private readonly recent = new Map<string, string>()
   private readonly records = new Map<string, QuarantineRecord>()
+  /** Being quarantined (written, then in force). */
+  private readonly pending = new Set<string>()
 
   constructor (private readonly c: QuarantineComponents, opts: Partial<QuarantineOptions> = {}) {
     this.opts = { ...defaultQuarantineOptions, ...opts }
@@ -142,8 +144,8 @@ export class Quarantine {
 
   /** Quarantines `cid` when its failure rate is clearly above the previous good release's. */
   async check (cid: string): Promise<QuarantineRecord | undefined> {
-    // quarantined already, or lifted once: an admin said it is fine, or a newer one replaced it
-    if (this.records.has(cid)) return undefined
+    // quarantined already (or being), or lifted once: an admin said it is fine, or a newer one replaced it
+    if (this.records.has(cid) || this.pending.has(cid)) return undefined
     const entry = this.c.index.byContent(cid)
     if (entry == null) return undefined
     const r = entry.release
@@ -171,9 +173,16 @@ export class Quarantine {
       },
       lifted: null
     }
-    await this.put(q)
+    // in force once written and audited
+    this.pending.add(cid)
+    try {
+      await this.write(q)
+      await this.c.audit?.append({ action: 'learned.quarantined', subject: cid, details: { name: r.name, version: r.version, author: r.author, reason: q.reason } })
+      this.records.set(cid, q)
+    } finally {
+      this.pending.delete(cid)
+    }
     this.c.metrics?.improverDecisions.inc({ rule: 'quarantine', result: 'applied' })
-    await this.c.audit?.append({ action: 'learned.quarantined', subject: cid, details: { name: r.name, version: r.version, author: r.author, reason: q.reason } })
     return q
   }
 
@@ -203,6 +212,10 @@ export class Quarantine {
 
   private async put (q: QuarantineRecord): Promise<void> {
     this.records.set(q.cid, q)
+    await this.write(q)
+  }
+
+  private async write (q: QuarantineRecord): Promise<void> {
     await this.c.store.write([{ type: 'put', bucket: Bucket.memory, key: quarantineKey(q.cid), value: encodeCanonical(JSON.parse(JSON.stringify(q))) }], { sync: true })
   }
 }
