@@ -16,7 +16,7 @@ import { setStreamLimiter, StreamLimiter } from './p2p/stream-limits.js'
 import { GossipRouter } from './gossip/index.js'
 import { MeshKeeper } from './mesh/index.js'
 import { ApiServer, auditRoutes, authRoutes, nodeRoutes, memoryRoutes, nodeInfo, reviewPages, reviewRoutes, skillRoutes, taskRoutes, userRoutes, type NodeInfo } from './api/index.js'
-import { Auth, removeApiToken, writeApiToken } from './auth/index.js'
+import { Auth, ensureApiToken } from './auth/index.js'
 import { Bucket } from './store/index.js'
 import { BlobStore } from '../skills/store/index.js'
 import { TrustPolicy } from '../federation/index.js'
@@ -265,8 +265,8 @@ export class AasNode {
     this.closers.push(() => { this.mesh.stop() })
 
     this.startedAt = Date.now()
-    const apiToken = await writeApiToken(config.dataDir)
-    this.closers.push(async () => { await removeApiToken(config.dataDir) })
+    // kept across restarts: remote clients and scrapers hold a copy (auth/api-token.ts)
+    const apiToken = await ensureApiToken(config.dataDir)
     this.api = new ApiServer({
       listen: config.api,
       // refusals (a foreign Host, no token beyond loopback) are audited as auth.refused, flood-safely

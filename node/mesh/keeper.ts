@@ -41,8 +41,8 @@ export interface MeshKeeperInit {
 }
 
 export const DEFAULT_MAX_KNOWN_PEERS = 1000
-/** Hellos a peer may send at once after a quiet spell (a restart, a new connection). */
-const HELLO_BURST = 3
+/** Hellos a peer may send at once after a quiet spell: a node says hello at start and after new connections (debounced), and on `POST /v1/hello`. */
+const HELLO_BURST = 10
 
 export interface KnownPeer {
   peerId: string

@@ -68,6 +68,8 @@ export async function refuseStream (stream: Stream, frame: Uint8Array): Promise<
   const timer = setTimeout(() => { stream.abort(new Error('refused')) }, 1000)
   try {
     await stream.sink([lp.encode.single(frame)])
+    // the request stays unread: drop it rather than hold the stream open for the peer
+    await stream.closeRead()
   } catch (err) {
     stream.abort(err as Error)
   } finally {

@@ -68,6 +68,8 @@ async function refuse (stream: Stream): Promise<void> {
   const timer = setTimeout(() => { stream.abort(new Error('refused')) }, 1000)
   try {
     await stream.sink([lp.encode.single(encodeCanonical({ ok: false, error: 'rate-limited' }))])
+    // the request stays unread: drop it rather than hold the stream open for the peer
+    await stream.closeRead()
   } catch (err) {
     stream.abort(err as Error)
   } finally {
