@@ -210,6 +210,17 @@ export function createMetrics (init: MetricsInit = {}) {
       labelNames: ['rule', 'result'],
       registers: [registry]
     }),
+    membershipRefusals: new Counter<'channel' | 'reason'>({
+      name: 'aas_membership_refusals_total',
+      help: 'Messages and requests refused for who sent them (no or bad certificate, unknown team, expired, revoked, role, not granted, not the origin), by channel (gossip, submit, claim, lease, result, status, fetch, api) and reason',
+      labelNames: ['channel', 'reason'],
+      registers: [registry]
+    }),
+    revocations: new Counter({
+      name: 'aas_team_revocations_total',
+      help: 'Revocations of team keys this node learned and applied',
+      registers: [registry]
+    }),
     auditEntries: new Counter<'action'>({
       name: 'aas_audit_entries_total',
       help: 'Audit entries this node wrote, by action',

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { unlink } from 'node:fs/promises'
 import type { PrivateKey } from '@libp2p/interface'
 import type { LevelWithSilent } from 'pino'
-import { defaultRegistry, type MessageRegistry } from '../protocol/index.js'
+import { defaultRegistry, GossipAction, GossipActionError, parsePublicKeyText, teamTopic, type MessageRegistry, type RejectCode } from '../protocol/index.js'
 import type { NodeConfig } from './config/index.js'
 import { prepareDataDir, writeFileAtomic } from './fs-util.js'
 import { loadOrCreateIdentity } from './identity.js'
@@ -15,7 +15,7 @@ import { createHost, defaultMaxGossipFrameBytes, type Host } from './p2p/host.js
 import { setStreamLimiter, StreamLimiter } from './p2p/stream-limits.js'
 import { GossipRouter } from './gossip/index.js'
 import { MeshKeeper } from './mesh/index.js'
-import { ApiServer, auditRoutes, authRoutes, nodeRoutes, memoryRoutes, nodeInfo, reviewPages, reviewRoutes, skillRoutes, taskRoutes, userRoutes, type NodeInfo } from './api/index.js'
+import { ApiServer, teamRoutes, auditRoutes, authRoutes, nodeRoutes, memoryRoutes, nodeInfo, reviewPages, reviewRoutes, skillRoutes, taskRoutes, userRoutes, type NodeInfo } from './api/index.js'
 import { Auth, ensureApiToken } from './auth/index.js'
 import { Bucket } from './store/index.js'
 import { BlobStore } from '../skills/store/index.js'
@@ -34,6 +34,10 @@ import { ExecutorRecords, FixHints, LearnedAnswers, Quarantine, SelfImprover } f
 import { VERSION } from './version.js'
 import { AuditLog, RejectAuditor } from './audit/index.js'
 import { configDigest } from './config/index.js'
+import { Membership, MembershipError, type Grant } from '../federation/index.js'
+import { authorizer } from './team/authorize.js'
+import { joinTeam } from './team/join.js'
+import { TeamService } from './team/service.js'
 
 /**
  * The composition root (Lodestar `node/nodejs.ts`): builds the node's parts in dependency
@@ -64,7 +68,7 @@ export class AasNode {
   readonly config: NodeConfig
   readonly log: Logger
   readonly metrics: Metrics
-  readonly registry: MessageRegistry
+  registry: MessageRegistry
   status: NodeStatus = 'idle'
   store!: NodeStore
   privateKey!: PrivateKey
@@ -97,6 +101,8 @@ export class AasNode {
   fixHints!: FixHints
   executor!: TaskExecutor
   tasks!: TaskService
+  membership!: Membership
+  team!: TeamService
   private startedAt = 0
   /** One node in this process: Node.js and libp2p metrics are its to export. */
   private readonly processMetrics: boolean
@@ -132,7 +138,16 @@ export class AasNode {
     this.closers.push(async () => { await this.store.close() })
 
     this.privateKey = await loadOrCreateIdentity(config.dataDir)
-    this.signer = new Signer(this.privateKey)
+    const joined = await joinTeam(config, this.privateKey.publicKey.raw)
+    this.signer = new Signer(this.privateKey, joined != null ? { cert: joined.bytes } : {})
+    this.membership = new Membership({
+      self: this.privateKey.publicKey.raw,
+      ...(joined != null ? { team: joined.team } : {}),
+      partners: config.federation.partners.map(p => ({ team: { name: p.name, rootKey: p.rootKey }, grants: p.grants as Grant[] }))
+    })
+    const teamTopicName = this.membership.tag != null ? teamTopic(this.membership.tag) : undefined
+    this.registry = defaultRegistry({ ...(teamTopicName != null ? { teamTopic: teamTopicName } : {}) })
+    const authorize = authorizer(this.membership)
     this.audit = new AuditLog({ store: this.store, signer: this.signer, metrics: this.metrics, log: this.log.child({ part: 'audit' }) }, {
       checkpointEvery: config.audit.checkpointEvery,
       checkpointIntervalMs: config.audit.checkpointIntervalS * 1000
@@ -141,6 +156,11 @@ export class AasNode {
     this.audit.start()
     this.closers.push(async () => { await this.audit.stop() })
     await this.audit.append({ action: 'config.loaded', subject: configDigest(config), details: { dataDir: config.dataDir, listen: config.listen, api: config.api, slots: config.tasks.slots, trustedAuthors: config.trust.authors.length } }, { sync: true })
+    if (joined != null) {
+      await this.audit.append({ action: 'team.joined', subject: joined.team.rootKey, details: { team: joined.team.name, roles: joined.cert.roles, serial: joined.cert.serial, expires: new Date(joined.cert.expires).toISOString(), partners: config.federation.partners.map(p => `${p.name}:${p.grants.join('+')}`) } })
+    } else {
+      this.log.warn('no team (team.descriptor): this node is a team of one — it runs its own tasks and accepts nothing from peers; see "Teams and federation" in the README')
+    }
     this.rejects = new RejectAuditor({ audit: this.audit })
     this.rejects.start()
     this.closers.push(() => { this.rejects.stop() })
@@ -151,7 +171,7 @@ export class AasNode {
 
     this.blobs = new BlobStore(config.dataDir)
     await this.blobs.open()
-    this.trust = new TrustPolicy(config.trust.authors)
+    this.trust = new TrustPolicy(config.trust.authors, (key) => this.membership.isRevoked(key))
     this.skillIndex = new SkillIndex({ store: this.store.sublevel(Bucket.skills), trust: this.trust })
     await this.skillIndex.load()
 
@@ -173,7 +193,7 @@ export class AasNode {
     setStreamLimiter(this.host, this.streams)
     const log = this.log
     this.gossip = new GossipRouter(
-      { pubsub: this.host.services.pubsub, signer: this.signer, registry: this.registry, metrics: this.metrics, log: log.child({ part: 'gossip' }), onRejected: (from, reason, topic) => { this.rejects.note(from, reason, topic) } },
+      { pubsub: this.host.services.pubsub, signer: this.signer, registry: this.registry, metrics: this.metrics, log: log.child({ part: 'gossip' }), onRejected: (from, reason, topic) => { this.rejects.note(from, reason, topic) }, authorize },
       { freshness: { maxAgeMs: config.gossip.maxAgeS * 1000, maxFutureMs: config.gossip.maxFutureS * 1000 } }
     )
     this.mesh = new MeshKeeper(
@@ -188,7 +208,7 @@ export class AasNode {
       }
     )
     this.skills = new SkillService(
-      { host: this.host, gossip: this.gossip, mesh: this.mesh, index: this.skillIndex, blobs: this.blobs, trust: this.trust, registry: this.registry, metrics: this.metrics, log: log.child({ part: 'skills' }), audit: this.audit, onRefused: (from, reason, channel) => { this.rejects.note(from, reason, channel) }, streams: this.streams },
+      { isMember: (peer) => this.isMember(peer), certifyAuthor: async (author, cert) => { await this.certifyAuthor(author, cert) }, host: this.host, gossip: this.gossip, mesh: this.mesh, index: this.skillIndex, blobs: this.blobs, trust: this.trust, registry: this.registry, metrics: this.metrics, log: log.child({ part: 'skills' }), audit: this.audit, onRefused: (from, reason, channel) => { this.rejects.note(from, reason, channel) }, streams: this.streams },
       { maxBundleBytes: config.skills.maxBundleBytes, fetchTimeoutMs: config.skills.fetchTimeoutS * 1000, fetchStallMs: config.skills.fetchStallS * 1000 }
     )
     this.runner = new SandboxRunner({ ...config.sandbox }, { onRun: sandboxRunMetrics(this.metrics) })
@@ -208,11 +228,11 @@ export class AasNode {
     this.taskStore = new TaskStore(this.store.sublevel(Bucket.tasks))
     this.taskState = new TaskStateMachine({ self, store: this.taskStore, audit: this.audit, now })
     this.origin = new TaskOrigin(
-      { self, store: this.taskStore, machine: this.taskState, index: this.skillIndex, gossip: this.gossip, metrics: this.metrics, log: log.child({ part: 'origin' }), now, tiers: () => this.knownTiers(), hasReviewers: () => this.hasReviewers(), improver: this.improver },
+      { self, selfKey: this.privateKey.publicKey.raw, store: this.taskStore, machine: this.taskState, index: this.skillIndex, gossip: this.gossip, metrics: this.metrics, log: log.child({ part: 'origin' }), now, tiers: () => this.knownTiers(), hasReviewers: () => this.hasReviewers(), improver: this.improver },
       { leaseMs: config.tasks.leaseS * 1000, bidWindowMs: config.tasks.bidWindowMs, reofferMs: config.tasks.reofferS * 1000, defaultTimeoutS: config.tasks.defaultTimeoutS, defaultAttempts: config.tasks.defaultAttempts, sandbox: this.runner.options }
     )
     this.endpoint = new OriginEndpoint(
-      { origin: this.origin, registry: this.registry, log: log.child({ part: 'origin' }), now, onRefused: (sender, reason, protocol) => { this.rejects.note(sender, reason, protocol) } },
+      { origin: this.origin, registry: this.registry, log: log.child({ part: 'origin' }), now, onRefused: (sender, reason, protocol) => { this.rejects.note(sender, reason, protocol) }, authorize, metrics: this.metrics },
       freshness
     )
     this.executor = new TaskExecutor(
@@ -223,9 +243,18 @@ export class AasNode {
       },
       { slots: config.tasks.slots, renewMs: Math.max(500, Math.floor(config.tasks.leaseS * 1000 / 3)), tier: config.tasks.tier }
     )
-    this.tasks = new TaskService({ host: this.host, gossip: this.gossip, origin: this.origin, endpoint: this.endpoint, executor: this.executor })
+    this.tasks = new TaskService({ ...(teamTopicName != null ? { teamTopic: teamTopicName } : {}), host: this.host, gossip: this.gossip, origin: this.origin, endpoint: this.endpoint, executor: this.executor })
     this.watchers = new TaskWatchers()
-    this.taskState.on(announcer({ self, gossip: this.gossip, log: log.child({ part: 'origin' }), local: this.executor }))
+    this.taskState.on(announcer({ self, gossip: this.gossip, log: log.child({ part: 'origin' }), local: this.executor, ...(teamTopicName != null ? { teamTopic: teamTopicName } : {}) }))
+    this.team = new TeamService({
+      membership: this.membership, store: this.store, audit: this.audit, gossip: this.gossip, host: this.host, metrics: this.metrics, log: log.child({ part: 'team' }), now,
+      onRevoked: async (peer) => {
+        this.mesh.forget(peer)
+        this.executor.onOriginRevoked(peer)
+        await this.origin.revokeExecutor(peer)
+      }
+    }, { regossipMs: config.gossip.helloIntervalS * 1000 })
+    await this.team.load()
     this.taskState.on(memoryRecorder(this.memory, log.child({ part: 'memory' })))
     this.taskState.on(this.watchers.listener)
     this.taskState.on(this.answers.listener)
@@ -259,6 +288,8 @@ export class AasNode {
     this.closers.push(() => { this.origin.stop() })
     await this.executor.start()
     this.closers.push(async () => { await this.executor.stop() })
+    this.team.start()
+    this.closers.push(() => { this.team.stop() })
     this.gossip.start()
     this.closers.push(() => { this.gossip.stop() })
     this.mesh.start()
@@ -278,6 +309,7 @@ export class AasNode {
       memoryRoutes({ answers: this.answers, auth: this.auth, audit: this.audit, quarantine: this.quarantine, fixes: this.fixHints, index: this.skillIndex }),
       reviewPages({ review: this.review, auth: this.auth, now }, { secureCookies: config.auth.secureCookies, loginPerMinute: config.auth.loginPerMinute }),
       auditRoutes({ audit: this.audit, db: this.store.sublevel(Bucket.audit) }),
+      teamRoutes({ membership: this.membership, team: this.team, self: this.host.peerId.toString() }),
       nodeRoutes({ host: this.host, mesh: this.mesh, registry: this.metrics.registry, startedAt: this.startedAt }),
       skillRoutes({ skills: this.skills, index: this.skillIndex, maxBundleBytes: config.skills.maxBundleBytes, quarantine: this.quarantine }),
       taskRoutes({ origin: this.origin, watchers: this.watchers, executor: this.executor, store: this.taskStore, memory: this.memory, self: this.host.peerId.toString() })
@@ -307,6 +339,28 @@ export class AasNode {
     if (this.executor.tier != null) tiers.add(this.executor.tier)
     for (const p of this.mesh.knownPeers()) if (p.tier != null) tiers.add(p.tier)
     return [...tiers]
+  }
+
+  /**
+   * An author's certificate, checked as any message's (role `author`; a partner's needs the
+   * `trust-authors` grant): the author is trusted from then on. Throws GossipActionError REJECT.
+   */
+  private async certifyAuthor (author: string, cert: string): Promise<void> {
+    try {
+      const m = await this.membership.require(parsePublicKeyText(author), new Uint8Array(Buffer.from(cert, 'base64url')), 'author', 'trust-authors')
+      this.trust.certify(author, { name: m.team.name, own: m.own })
+    } catch (err) {
+      if (err instanceof MembershipError) {
+        this.metrics.membershipRefusals.inc({ channel: 'release', reason: err.reason })
+        throw new GossipActionError(GossipAction.REJECT, err.reason as unknown as RejectCode, err.message)
+      }
+      throw err
+    }
+  }
+
+  /** A peer this node has heard a valid hello from (a member of its team or a partner's), not revoked. */
+  isMember (peer: string): boolean {
+    return this.mesh.isMember(peer) && !this.membership.isRevokedPeer(peer)
   }
 
   /** Whether a person here may review (then a submission's `onFailure` defaults to review). */

@@ -46,7 +46,21 @@ export enum RejectCode {
   /** A release whose manifest's own schemas this node will not compile (skills/manifest/skill-schemas.ts). */
   UNSAFE_SCHEMA = 'unsafe-schema',
   /** Over a per-peer rate limit (hellos: node/mesh). */
-  RATE_LIMITED = 'rate-limited'
+  RATE_LIMITED = 'rate-limited',
+  /** Membership (federation/): the same values as its MembershipCode. */
+  NO_CERTIFICATE = 'no-certificate',
+  BAD_CERTIFICATE = 'bad-certificate',
+  UNKNOWN_TEAM = 'unknown-team',
+  EXPIRED_CERTIFICATE = 'expired-certificate',
+  CERTIFICATE_SUBJECT = 'certificate-subject',
+  REVOKED = 'revoked',
+  ROLE = 'role',
+  NOT_GRANTED = 'not-granted',
+  /** A task message signed by another key than the task's origin (the task id is bound to it). */
+  NOT_ORIGIN = 'not-origin',
+  NO_TEAM = 'no-team',
+  /** A team topic message this node cannot open (not sealed to its team key). */
+  SEAL = 'seal'
 }
 
 export enum GossipAction {

@@ -16,14 +16,16 @@ export * from './release.js'
 export * from './audit-entry.js'
 export { hello, type HelloBody } from './messages/hello.js'
 export * from './messages/task.js'
+export { teamRevocation, type TeamRevocationBody } from './messages/team.js'
 export { skillRelease, checkSkillRelease, SKILL_RELEASE_MAX_BYTES, type SkillReleaseBody } from './messages/skill-release.js'
 
 import { MessageRegistry, type MessageSpec } from './registry.js'
 import { hello } from './messages/hello.js'
 import { skillRelease } from './messages/skill-release.js'
-import { taskAssign, taskClaim, taskDone, taskLease, taskOffer, taskResult, taskSubmit } from './messages/task.js'
+import { teamRevocation } from './messages/team.js'
+import { taskAssign, taskClaim, taskDone, taskLease, taskOffer, taskResult, taskStatus, taskSubmit } from './messages/task.js'
 
 /** The registry of every message type this version speaks. */
-export function defaultRegistry (): MessageRegistry {
-  return new MessageRegistry([hello, skillRelease, taskOffer, taskAssign, taskDone, taskSubmit, taskClaim, taskLease, taskResult] as Array<MessageSpec<unknown>>)
+export function defaultRegistry (opts: { teamTopic?: string } = {}): MessageRegistry {
+  return new MessageRegistry([hello, skillRelease, taskOffer, taskAssign, taskDone, taskSubmit, taskClaim, taskLease, taskResult, taskStatus, teamRevocation] as Array<MessageSpec<unknown>>, opts)
 }

@@ -7,7 +7,9 @@ export const TOPIC_PREFIX = '/aas/1'
 export const Topics = {
   hello: `${TOPIC_PREFIX}/hello`,
   skills: `${TOPIC_PREFIX}/skills`,
-  tasks: `${TOPIC_PREFIX}/tasks`
+  tasks: `${TOPIC_PREFIX}/tasks`,
+  /** Revocations of team keys (a team's and its partners' nodes all need them). */
+  revocations: `${TOPIC_PREFIX}/revocations`
 } as const
 
 /** Stream protocols (request/response over one libp2p stream, length-prefixed frames). */
@@ -27,5 +29,10 @@ export const Protocols = {
   /** The executor delivers its signed result; the origin acks it. */
   taskResult: '/aas/task/result/1.0.0'
 } as const
+
+/** A team's own topic: its team-scoped task gossip (offers without skill, assignments, ends). */
+export function teamTopic (tag: string): string {
+  return `${TOPIC_PREFIX}/team/${tag}/tasks`
+}
 
 export type TopicName = typeof Topics[keyof typeof Topics]

@@ -27,12 +27,22 @@ export interface ValidateDeps {
   replay: ReplayGuard
   freshness: FreshnessOptions
   now: () => number
+  /**
+   * The node's membership check (federation/): may the signer, with the certificate it
+   * presented, send this type (its `role`)? Throws GossipActionError to refuse. Run after the
+   * signature, so a refusal is only ever charged to the key that really signed.
+   */
+  authorize?: (envelope: Envelope, spec: CompiledSpec) => Promise<unknown> | unknown
 }
 
 export interface ValidatedMessage<B = unknown> {
   envelope: Envelope<B>
   /** Peer id text of the signer. */
   sender: string
+  /** The gossip topic it came on (gossip only). */
+  topic?: string
+  /** What `authorize` returned (the node's view of the signer: its membership). */
+  member?: any
 }
 
 function reject (reason: RejectCode, detail: string): never {
@@ -48,12 +58,13 @@ export async function validateGossipMessage (deps: ValidateDeps, topic: string, 
   const maxBytes = deps.registry.maxBytesFor(topic)
   if (maxBytes === 0) reject(RejectCode.WRONG_TOPIC, `no message type is carried on ${topic}`)
   if (data.length > maxBytes) reject(RejectCode.OVERSIZE, `${data.length} bytes is over the ${maxBytes} byte limit of ${topic}`)
-  return await validateEnvelopeBytes(deps, data, (type) => {
+  const ok = await validateEnvelopeBytes(deps, data, (type) => {
     const spec = deps.registry.get(type)
     if (spec == null) reject(RejectCode.SCHEMA, `unknown message type "${type}"`)
-    if (spec.topic !== topic) reject(RejectCode.WRONG_TOPIC, `${type} does not belong on ${topic}`)
+    if (!spec.topics.includes(topic)) reject(RejectCode.WRONG_TOPIC, `${type} does not belong on ${topic}`)
     return spec
   }, publisher)
+  return { ...ok, topic }
 }
 
 /**
@@ -88,10 +99,11 @@ async function validateEnvelopeBytes (deps: ValidateDeps, data: Uint8Array, spec
   const sender = senderPeerId(envelope)
   if (publisher !== undefined && publisher !== sender) reject(RejectCode.SENDER_MISMATCH, 'gossip author is not the envelope signer')
 
-  await spec.check?.(envelope.body)
+  const member = await deps.authorize?.(envelope, spec)
+  await spec.check?.(envelope.body, envelope)
 
   const key = `${sender}/${Buffer.from(envelope.nonce).toString('hex')}`
   if (deps.replay.has(key, now)) reject(RejectCode.REPLAY, 'nonce already seen')
   deps.replay.add(key, envelope.ts, now)
-  return { envelope, sender }
+  return { envelope, sender, ...(member != null ? { member } : {}) }
 }

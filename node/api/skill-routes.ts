@@ -43,12 +43,12 @@ export function skillRoutes (c: SkillRoutesComponents) {
   return (app: FastifyInstance): void => {
     // base64 makes the body ~4/3 of the bundle
     app.post('/v1/skills/publish', { bodyLimit: Math.ceil(c.maxBundleBytes * 4 / 3) + 512 * 1024 }, async (req, reply) => {
-      const body = req.body as { release?: Release, manifest?: Record<string, unknown>, bundle?: string } | undefined
+      const body = req.body as { release?: Release, manifest?: Record<string, unknown>, bundle?: string, authorCert?: string } | undefined
       if (body?.release == null || body.manifest == null || typeof body.bundle !== 'string') {
         return await reply.code(400).send({ statusCode: 400, code: 'ERR_PUBLISH_INVALID', error: 'PublishError', message: 'publish needs {release, manifest, bundle (base64)}' })
       }
       try {
-        return await c.skills.publish(body.release, body.manifest, Buffer.from(body.bundle, 'base64'))
+        return await c.skills.publish(body.release, body.manifest, Buffer.from(body.bundle, 'base64'), typeof body.authorCert === 'string' ? body.authorCert : undefined)
       } catch (err) {
         return sendError(reply, err)
       }

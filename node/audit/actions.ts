@@ -11,6 +11,7 @@ export const AUDIT_ACTIONS = [
   'bundle.fetched', 'bundle.verified', 'bundle.refused',
   'release.indexed', 'release.refused',
   'message.rejected',
+  'team.joined', 'team.revoked',
   'user.added', 'user.disabled', 'user.totp-reset', 'user.unlocked',
   'auth.login', 'auth.logout', 'auth.refused'
 ] as const

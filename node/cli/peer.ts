@@ -34,6 +34,22 @@ export async function loadCliKey (path = cliKeyPath()): Promise<PrivateKey> {
   return key
 }
 
+/**
+ * The CLI peer's membership certificate: `--cert FILE`, else `AAS_CLI_CERT`, else `cli.cert`
+ * beside the CLI key when there is one (none: a node with a team will refuse the requests).
+ */
+export async function cliCertificate (file?: string, env: NodeJS.ProcessEnv = process.env): Promise<Uint8Array | undefined> {
+  const given = file ?? (env.AAS_CLI_CERT !== '' ? env.AAS_CLI_CERT : undefined)
+  const path = given ?? join(dirname(cliKeyPath(env)), 'cli.cert')
+  const { readCertificate } = await import('../team/files.js')
+  try {
+    return (await readCertificate(path)).bytes
+  } catch (err: any) {
+    if (given == null && /ENOENT/.test(String(err.message))) return undefined
+    throw err
+  }
+}
+
 export class CliPeer {
   private constructor (readonly host: Libp2p, readonly key: PrivateKey, private readonly target: string) {}
 

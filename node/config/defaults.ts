@@ -47,6 +47,8 @@ export function defaultNodeConfig (): NodeConfig {
       tier: 0
     },
     trust: { authors: [] },
+    team: { descriptor: '', certificate: '' },
+    federation: { partners: [] },
     review: { holdS: defaultReviewQueueOptions.holdMs / 1000 },
     improver: { ...defaultImproverOptions, memory: { ...defaultMemoryOptions } },
     audit: { checkpointEvery: defaultAuditLogOptions.checkpointEvery, checkpointIntervalS: defaultAuditLogOptions.checkpointIntervalMs / 1000 },

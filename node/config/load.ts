@@ -23,13 +23,15 @@ export interface ResolveConfigInit {
 }
 
 /** Environment variables and the field each sets; list values are comma-separated. */
-export const ENV_VARS: Record<string, { key: keyof NodeConfig | 'trust.authors', list?: boolean }> = {
+export const ENV_VARS: Record<string, { key: keyof NodeConfig | 'trust.authors' | 'team.descriptor' | 'team.certificate', list?: boolean }> = {
   AAS_DATA: { key: 'dataDir' },
   AAS_LISTEN: { key: 'listen', list: true },
   AAS_BOOTSTRAP: { key: 'bootstrap', list: true },
   AAS_API: { key: 'api' },
   AAS_LOG_LEVEL: { key: 'logLevel' },
-  AAS_TRUST_AUTHORS: { key: 'trust.authors', list: true }
+  AAS_TRUST_AUTHORS: { key: 'trust.authors', list: true },
+  AAS_TEAM: { key: 'team.descriptor' },
+  AAS_CERT: { key: 'team.certificate' }
 }
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => v != null && typeof v === 'object' && !Array.isArray(v)

@@ -132,6 +132,23 @@ export const TrustConfigSchema = Type.Object({
   authors: Type.Array(Type.String({ pattern: '^z[1-9A-HJ-NP-Za-km-z]{40,60}$' }), { maxItems: 10_000 })
 }, { additionalProperties: false })
 
+/** The node's team (federation/): its descriptor and this node's membership certificate. */
+export const TeamConfigSchema = Type.Object({
+  /** Path of the team's `team.json` ("" : no team, a team of one that accepts nothing from peers). */
+  descriptor: Type.String({ maxLength: 4096 }),
+  /** Path of this node's certificate file (`aas team admit <node id> --out FILE`). */
+  certificate: Type.String({ maxLength: 4096 })
+}, { additionalProperties: false })
+
+/** Partner teams and what each may do here. */
+export const FederationConfigSchema = Type.Object({
+  partners: Type.Array(Type.Object({
+    name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' }),
+    rootKey: Type.String({ pattern: '^z[1-9A-HJ-NP-Za-km-z]{40,60}$' }),
+    grants: Type.Array(Type.Union(['execute', 'publish', 'trust-authors'].map(g => Type.Literal(g))), { maxItems: 3, uniqueItems: true })
+  }, { additionalProperties: false }), { maxItems: 1000 })
+}, { additionalProperties: false })
+
 export const NodeConfigSchema = Type.Object({
   /** Where the node keeps its identity, database and blobs. */
   dataDir: Type.String({ minLength: 1 }),
@@ -150,6 +167,8 @@ export const NodeConfigSchema = Type.Object({
   skills: SkillsConfigSchema,
   tasks: TasksConfigSchema,
   trust: TrustConfigSchema,
+  team: TeamConfigSchema,
+  federation: FederationConfigSchema,
   audit: AuditConfigSchema,
   review: ReviewConfigSchema,
   improver: ImproverConfigSchema,

@@ -3,11 +3,12 @@ import type { PubSub } from '@libp2p/interface'
 import type { GossipsubEvents } from '@chainsafe/libp2p-gossipsub'
 import {
   GossipActionError, GossipAction, ReplayGuard, validateGossipMessage,
-  type FreshnessOptions, type MessageRegistry, type MessageSpec, type ValidatedMessage
+  type FreshnessOptions, type MessageRegistry, type MessageSpec, type ValidateDeps, type ValidatedMessage
 } from '../../protocol/index.js'
 import { GOSSIP_REASON_OK, type Metrics } from '../metrics.js'
 import type { Logger } from '../log.js'
 import type { Signer } from '../signer.js'
+import { membershipReason } from '../team/authorize.js'
 
 /**
  * Wires the pure validators of protocol/ into gossipsub (STYLE.md "three layers"): one
@@ -31,11 +32,18 @@ export interface GossipRouterComponents {
   log: Logger
   /** Told of each rejected message (the audit trail's flood-safe record), with the peer that sent it. */
   onRejected?: (from: string, reason: string, topic: string) => void
+  /** The membership check (node/team/authorize.ts): may the signer send this type? */
+  authorize?: ValidateDeps['authorize']
 }
 
 export interface GossipRouterInit {
   freshness: FreshnessOptions
   now?: () => number
+}
+
+/** Team topics carry a team's tag: one metric label for all of them. */
+export function metricTopic (topic: string): string {
+  return topic.includes('/team/') ? '/aas/1/team' : topic
 }
 
 export class GossipRouter {
@@ -78,21 +86,26 @@ export class GossipRouter {
     }
   }
 
-  /** Signs `body` as a `spec.type` envelope and publishes it on the type's topic. */
-  /** Signs and gossips one message; `recipients`: how many peers it was sent to now (0: none subscribed yet). */
-  async publish<B> (spec: MessageSpec<B>, body: B): Promise<{ bytes: Uint8Array, recipients: number }> {
+  /**
+   * Signs `body` as a `spec.type` envelope and gossips it on the type's topic (or `opts.topic`,
+   * one the type may travel on: the team topic); `recipients`: how many peers it was sent to
+   * now (0: none subscribed yet).
+   */
+  async publish<B> (spec: MessageSpec<B>, body: B, opts: { topic?: string } = {}): Promise<{ bytes: Uint8Array, recipients: number }> {
+    const topic = opts.topic ?? spec.topic
+    if (!(this.c.registry.get(spec.type)?.topics.includes(topic) ?? false)) throw new RangeError(`${spec.type} is not carried on ${topic}`)
     const bytes = await this.c.signer.seal(spec, body)
     if (bytes.length > spec.maxBytes) throw new RangeError(`${spec.type} message of ${bytes.length} bytes is over its ${spec.maxBytes} byte limit`)
-    const { recipients } = await this.c.pubsub.publish(spec.topic, bytes)
-    this.c.metrics?.gossipPublished.inc({ topic: spec.topic })
+    const { recipients } = await this.c.pubsub.publish(topic, bytes)
+    this.c.metrics?.gossipPublished.inc({ topic: metricTopic(topic) })
     return { bytes, recipients: recipients.length }
   }
 
   private async validate (_from: PeerId, msg: Message): Promise<TopicValidatorResult> {
-    const count = (result: string, reason: string): void => { this.c.metrics?.gossipMessages.inc({ topic: msg.topic, result, reason }) }
+    const count = (result: string, reason: string): void => { this.c.metrics?.gossipMessages.inc({ topic: metricTopic(msg.topic), result, reason }) }
     try {
       const publisher = msg.type === 'signed' ? msg.from.toString() : undefined
-      const ok = await validateGossipMessage({ registry: this.c.registry, replay: this.replay, freshness: this.freshness, now: this.now }, msg.topic, msg.data, publisher)
+      const ok = await validateGossipMessage({ registry: this.c.registry, replay: this.replay, freshness: this.freshness, now: this.now, authorize: this.c.authorize }, msg.topic, msg.data, publisher)
       await this.admitters.get(ok.envelope.type)?.(ok)
       this.validated.set(msg, ok)
       count('accept', GOSSIP_REASON_OK)
@@ -100,7 +113,9 @@ export class GossipRouter {
     } catch (err: any) {
       if (err instanceof GossipActionError) {
         count(err.action, err.reason)
-        if (err.action === GossipAction.REJECT) this.c.onRejected?.(_from.toString(), err.reason, msg.topic)
+        if (err.action === GossipAction.REJECT) this.c.onRejected?.(_from.toString(), err.reason, metricTopic(msg.topic))
+        const membership = membershipReason(err)
+        if (membership != null) this.c.metrics?.membershipRefusals.inc({ channel: 'gossip', reason: membership })
         this.c.log.debug({ topic: msg.topic, reason: err.reason, from: _from.toString() }, 'gossip message refused')
         return err.action === GossipAction.REJECT ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
       }

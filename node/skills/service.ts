@@ -42,6 +42,16 @@ export interface SkillServiceComponents {
   onRefused?: (sender: string, reason: string, channel: string) => void
   /** Per-peer stream rates of the bundle and index-sync protocols (node/p2p/stream-limits.ts). */
   streams?: Pick<StreamLimiter, 'admit'>
+  /**
+   * Is this peer a member (of the team or a partner, not revoked)? Bundles are asked of and
+   * served to members only: which skill an executor fetches would tell an outsider what runs.
+   */
+  isMember?: (peer: string) => boolean
+  /**
+   * Checks an author's certificate (role `author`, of the team or a partner granted
+   * `trust-authors`) and trusts the author from then on; throws GossipActionError REJECT.
+   */
+  certifyAuthor?: (author: string, cert: string) => Promise<void>
 }
 
 export interface SkillServiceInit {
@@ -74,18 +84,23 @@ export class SkillService {
     this.fetcher = new BundleFetcher(c, { maxBytes: init.maxBundleBytes, timeoutMs: init.fetchTimeoutMs, stallMs: init.fetchStallMs })
     this.server = new BundleServer(c, {
       onServed: (n) => { c.metrics.skillServedBytes.inc(n) },
-      ...(c.streams != null ? { admit: (peer: string) => c.streams!.admit(Protocols.bundle, peer) } : {})
+      admit: (peer: string) => (c.isMember?.(peer) ?? true) && (c.streams?.admit(Protocols.bundle, peer) ?? true)
     })
   }
 
   async start (): Promise<void> {
     const { c } = this
+    // authors trusted by certificate: trusted again from the certificates their releases came with
+    for (const e of c.index.everyEntry()) {
+      if (e.authorCert != null) await c.certifyAuthor?.(e.release.author, e.authorCert).catch((err) => { c.log.info({ author: e.release.author, err: err.message }, 'an indexed author\'s certificate no longer holds') })
+    }
     c.metrics.skillIndexSize.set(c.index.size)
     c.gossip.handle<SkillReleaseBody>(skillRelease, async (msg) => {
       await this.index(msg.envelope.body, msg.sender, 'gossip')
     }, {
-      admit: (msg) => {
+      admit: async (msg) => {
         try {
+          if (msg.envelope.body.authorCert != null) await c.certifyAuthor?.(msg.envelope.body.release.author, msg.envelope.body.authorCert)
           c.index.admit(msg.envelope.body)
         } catch (err) {
           if (err instanceof GossipActionError) {
@@ -103,7 +118,7 @@ export class SkillService {
       if (c.streams?.admit(Protocols.releases, connection.remotePeer.toString()) === false) { stream.abort(new Error('rate limited')); return }
       const entries = c.index.all()
       void stream.sink((async function * () {
-        for (const e of entries.slice(0, MAX_SYNC_ENTRIES)) yield lp.encode.single(encodeCanonical({ release: e.release, manifest: e.manifest }))
+        for (const e of entries.slice(0, MAX_SYNC_ENTRIES)) yield lp.encode.single(encodeCanonical({ release: e.release, manifest: e.manifest, ...(e.authorCert != null ? { authorCert: e.authorCert } : {}) }))
       })()).catch((err) => { stream.abort(err) })
     }, { maxInboundStreams: 8 })
     c.host.addEventListener('peer:identify', this.onIdentify)
@@ -138,6 +153,7 @@ export class SkillService {
         body = decodeCanonical(frame.subarray()) as SkillReleaseBody
         if (!spec.validate(body)) throw new Error('schema')
         await checkSkillRelease(body)
+        if (body.authorCert != null) await this.c.certifyAuthor?.(body.release.author, body.authorCert)
       } catch (err) {
         const reason = err instanceof GossipActionError ? err.reason : 'schema'
         this.c.metrics.skillReleases.inc({ source: 'sync', result: 'refused', reason })
@@ -177,7 +193,7 @@ export class SkillService {
    * checked before anything is stored; then the blob is stored, the release indexed and
    * announced.
    */
-  async publish (release: Release, manifest: Record<string, unknown>, bytes: Uint8Array): Promise<{ cid: string, announced: boolean }> {
+  async publish (release: Release, manifest: Record<string, unknown>, bytes: Uint8Array, authorCert?: string): Promise<{ cid: string, announced: boolean }> {
     // every refusal is counted, as a gossiped or synced one is (`aas_skill_releases_total{source="local"}`)
     const refused = (reason: RejectCode): void => { this.c.metrics.skillReleases.inc({ source: 'local', result: 'refused', reason }) }
     const bad = (msg: string, reason = RejectCode.MALFORMED): never => {
@@ -194,11 +210,12 @@ export class SkillService {
       return bad(err.message)
     }
     if (manifestDigest(inBundle) !== release.manifestDigest || manifestDigest(manifest) !== release.manifestDigest) bad('the manifest differs from the one in the bundle or the one signed')
-    const body: SkillReleaseBody = { release, manifest }
+    const body: SkillReleaseBody = { release, manifest, ...(authorCert != null ? { authorCert } : {}) }
     const spec = this.c.registry.get(skillRelease.type)!
     if (!spec.validate(body)) bad(`the release is malformed: ${spec.validate.errors?.[0]?.instancePath ?? ''} ${spec.validate.errors?.[0]?.message ?? ''}`, RejectCode.SCHEMA)
     try {
       await checkSkillRelease(body)
+      if (authorCert != null) await this.c.certifyAuthor?.(release.author, authorCert)
       this.c.index.admit(body)
     } catch (err: any) {
       if (!(err instanceof GossipActionError)) throw err
@@ -304,8 +321,10 @@ export class SkillService {
       if (connected) out.push({ peer: announcer, target: peerIdFromString(announcer) })
       else if (known != null && known.addrs.length > 0) out.push({ peer: announcer, target: known.addrs.map(a => multiaddr(`${a}/p2p/${announcer}`)) })
     }
+    const member = this.c.isMember ?? (() => true)
+    if (out.length > 0 && !member(out[0].peer)) out.pop()
     for (const p of this.c.host.getPeers()) {
-      if (seen.has(p.toString())) continue
+      if (seen.has(p.toString()) || !member(p.toString())) continue
       seen.add(p.toString())
       out.push({ peer: p.toString(), target: p })
     }

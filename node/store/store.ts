@@ -22,7 +22,9 @@ export enum Bucket {
   /** Login sessions, by the hash of their id. */
   sessions = 'sess',
   /** Answers reviewers allowed to be reused (node/improve). */
-  learned = 'learn'
+  learned = 'learn',
+  /** Revocations of team keys this node learned (node/team). */
+  team = 'team'
 }
 
 /** One operation of a batch that spans buckets. */

@@ -1,5 +1,7 @@
 import { decodeCanonical, encodeCanonical, RESULT_STDERR_TAIL_CHARS, type TaskOfferBody, type TaskResultBody } from '../../protocol/index.js'
 import type { SandboxRunner } from '../../skills/sandbox/index.js'
+import { effectiveLimits } from '../../skills/sandbox/options.js'
+import { bundleManifest } from '../../skills/bundle/index.js'
 import type { TrustPolicy } from '../../federation/index.js'
 import type { Db } from '../store/index.js'
 import type { Metrics } from '../metrics.js'
@@ -37,10 +39,26 @@ export interface ExecutorComponents {
 }
 
 interface Offer { body: TaskOfferBody, origin: string, at: number }
-interface Running { attempt: number, abort: AbortController }
+interface Running { attempt: number, origin: string, abort: AbortController }
 interface PendingResult { origin: string, envelope: Uint8Array, deadline: number, tries: number }
 
 const MAX_QUEUED_OFFERS = 10_000
+/** The longest a task may take (a submission's timeout is at most a day), plus clock skew. */
+const MAX_TASK_MS = 86_400_000 + 60_000
+
+/**
+ * What an origin asks for a run, as a wish: values that are not positive numbers are dropped
+ * (podman reads `--cpus 0` as "no limit"), and the runner caps the rest by the manifest's and
+ * this node's own limits.
+ */
+export function cappedResources (wish: Partial<Record<'memoryMB' | 'cpus' | 'pids' | 'timeoutS', unknown>> | undefined): Partial<Record<'memoryMB' | 'cpus' | 'pids' | 'timeoutS', number>> {
+  const out: Partial<Record<'memoryMB' | 'cpus' | 'pids' | 'timeoutS', number>> = {}
+  for (const k of ['memoryMB', 'cpus', 'pids', 'timeoutS'] as const) {
+    const v = wish?.[k]
+    if (typeof v === 'number' && Number.isFinite(v) && v > 0) out[k] = v
+  }
+  return out
+}
 
 export class TaskExecutor {
   private readonly queue = new Map<string, Offer>()
@@ -90,9 +108,12 @@ export class TaskExecutor {
   /** An offer heard on gossip (or from this node's own origin). */
   onOffer (body: TaskOfferBody, origin: string): void {
     if (this.init.slots === 0 || this.stopped) return
-    if (!this.c.trust.trustsAuthor(body.skill.author)) return
+    // a team offer names no skill: the winner learns it, and checks its author then
+    if (body.skill != null && !this.c.trust.trustsAuthor(body.skill.author)) return
     if ((body.tier ?? 0) > (this.init.tier ?? 0)) return
-    if (body.deadline < this.c.now() || this.running.has(body.taskId)) return
+    const now = this.c.now()
+    // a deadline further out than any task may run is not taken at its word
+    if (body.deadline < now || body.deadline > now + MAX_TASK_MS || this.running.has(body.taskId)) return
     if (this.queue.size >= MAX_QUEUED_OFFERS) this.queue.delete(this.queue.keys().next().value!)
     this.queue.set(body.taskId, { body, origin, at: this.c.now() })
     this.pump()
@@ -104,6 +125,13 @@ export class TaskExecutor {
     if (q != null && q.body.attempt <= attempt) this.queue.delete(taskId)
     const r = this.running.get(taskId)
     if (r != null && executor !== this.c.self && attempt > r.attempt) r.abort.abort()
+  }
+
+  /** A revoked origin: drop its offers and stop its runs (no result goes to it). */
+  onOriginRevoked (origin: string): void {
+    for (const [id, o] of [...this.queue]) if (o.origin === origin) this.queue.delete(id)
+    for (const [id, r] of this.running) if (r.origin === origin) { this.c.log.warn({ task: id, origin }, 'origin revoked: stopping its run'); r.abort.abort() }
+    for (const [key, p] of [...this.pending]) if (p.origin === origin) { this.pending.delete(key); void this.c.db.del(key).catch(() => {}) }
   }
 
   onDone (taskId: string): void {
@@ -131,7 +159,7 @@ export class TaskExecutor {
 
   private async claim (offer: Offer): Promise<void> {
     const { body, origin } = offer
-    const bid = { taskId: body.taskId, attempt: body.attempt, freeSlots: Math.max(0, this.init.slots - this.busy), cached: await this.c.skills.isCached(body.skill.cid), load: this.running.size / Math.max(1, this.init.slots) }
+    const bid = { taskId: body.taskId, attempt: body.attempt, freeSlots: Math.max(0, this.init.slots - this.busy), cached: body.skill != null ? await this.c.skills.isCached(body.skill.cid) : false, load: this.running.size / Math.max(1, this.init.slots) }
     let answer: ClaimAnswer
     try {
       answer = await this.c.client.claim(origin, bid)
@@ -144,28 +172,38 @@ export class TaskExecutor {
     if (!answer.won) return
     if (this.stopped) return // won as the node stopped: the lease runs out and the task is offered again
     const abort = new AbortController()
-    this.running.set(body.taskId, { attempt: body.attempt, abort })
+    this.running.set(body.taskId, { attempt: body.attempt, origin, abort })
     this.c.metrics.executorRunning.set(this.running.size)
     try {
-      await this.execute(offer, answer.input, abort)
+      await this.execute(offer, answer, abort)
     } finally {
       this.running.delete(body.taskId)
       this.c.metrics.executorRunning.set(this.running.size)
     }
   }
 
-  private async execute (offer: Offer, input: unknown, abort: AbortController): Promise<void> {
+  private async execute (offer: Offer, won: ClaimAnswer & { won: true }, abort: AbortController): Promise<void> {
     const { body, origin } = offer
+    const input = won.input
     const renew = setInterval(() => { void this.renew(origin, body.taskId, body.attempt, abort) }, this.init.renewMs)
     let result: TaskResultBody
     let fetchMs = 0
     try {
+      // the skill is the origin's word in its signed answer (a federation offer named it too: they must agree)
+      const skill = won.skill
+      if (body.skill != null && body.skill.cid !== skill.cid) throw new Error(`the origin offered ${body.skill.cid} but assigned ${skill.cid}`)
+      if (!this.c.trust.trustsAuthor(skill.author)) throw new Error(`untrusted skill author ${skill.author}: this executor does not run ${skill.name}@${skill.version}`)
       const t0 = performance.now()
-      await this.c.skills.fetch(body.skill.cid, { signal: abort.signal })
+      await this.c.skills.fetch(skill.cid, { signal: abort.signal })
       // the blob store hashes the bytes again as it reads them: what runs is what was verified
-      const bundle = await this.c.skills.verifiedBundle(body.skill.cid)
+      const bundle = await this.c.skills.verifiedBundle(skill.cid)
       fetchMs = performance.now() - t0
-      const run = await this.c.runner.run({ bundle }, input, body.resources, { signal: abort.signal })
+      // the origin's wish, capped by what the manifest asks and this node's own policy
+      const own = effectiveLimits(this.c.runner.options, bundleManifest(bundle).resources)
+      const wish = cappedResources(won.resources)
+      const limits = { ...own }
+      for (const k of ['memoryMB', 'cpus', 'pids', 'timeoutS'] as const) limits[k] = Math.min(own[k], wish[k] ?? own[k])
+      const run = await this.c.runner.run({ bundle }, input, limits, { signal: abort.signal })
       result = { taskId: body.taskId, attempt: body.attempt, status: run.status, output: run.status === 'succeeded' ? run.output : null, error: run.error ?? null, timings: { fetchMs: Math.round(fetchMs), sandboxMs: run.durationMs }, ...(run.stderrTail !== '' ? { stderrTail: run.stderrTail.slice(-RESULT_STDERR_TAIL_CHARS) } : {}) }
     } catch (err: any) {
       result = { taskId: body.taskId, attempt: body.attempt, status: 'error', output: null, error: String(err.message ?? err).slice(0, 4000), timings: { fetchMs: Math.round(fetchMs), sandboxMs: 0 } }

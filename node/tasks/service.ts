@@ -1,12 +1,13 @@
 import {
-  decodeCanonical, encodeCanonical, Protocols, taskAssign, taskDone, taskOffer
+  encodeCanonical, GossipAction, GossipActionError, RejectCode, taskAssign, taskDone, taskOffer,
+  type TaskOfferBody, type ValidatedMessage
 } from '../../protocol/index.js'
+import type { Member } from '../../federation/index.js'
 import type { GossipRouter } from '../gossip/index.js'
 import type { Host } from '../p2p/host.js'
 import { rpcServe } from '../p2p/rpc.js'
 import type { TaskExecutor } from './executor.js'
 import type { TaskOrigin } from './origin/index.js'
-import { taskView } from './types.js'
 import { ORIGIN_WIRE, type OriginEndpoint, type OriginRequest } from './wire.js'
 
 /**
@@ -17,6 +18,8 @@ import { ORIGIN_WIRE, type OriginEndpoint, type OriginRequest } from './wire.js'
  * `start` are removed in `stop`.
  */
 export interface TaskServiceComponents {
+  /** The node's team topic, where its team tasks are gossiped (none: a team of one). */
+  teamTopic?: string
   host: Host
   gossip: GossipRouter
   origin: TaskOrigin
@@ -24,14 +27,29 @@ export interface TaskServiceComponents {
   executor: TaskExecutor
 }
 
-const REQUESTS: OriginRequest[] = ['submit', 'claim', 'lease', 'result']
+const REQUESTS: OriginRequest[] = ['submit', 'claim', 'lease', 'result', 'status']
+
+/**
+ * Who may offer a task here: the own team's origins (a `team` task on the team topic, a
+ * `federation` one on the global topic), and partners granted `publish`, federation tasks only.
+ */
+export function admitOffer (msg: ValidatedMessage<TaskOfferBody>, teamTopic: string | undefined): void {
+  const m = msg.member as Member | undefined
+  const body = msg.envelope.body
+  const onTeamTopic = msg.topic != null && msg.topic === teamTopic
+  if (body.scope === 'team' && !onTeamTopic) throw new GossipActionError(GossipAction.REJECT, RejectCode.WRONG_TOPIC, 'a team task is offered on its team topic only')
+  if (body.scope === 'federation' && onTeamTopic) throw new GossipActionError(GossipAction.REJECT, RejectCode.WRONG_TOPIC, 'a federation task is offered on the federation topic')
+  if (m != null && !m.own && (body.scope !== 'federation' || !m.grants.includes('publish'))) {
+    throw new GossipActionError(GossipAction.REJECT, RejectCode.NOT_GRANTED, `partner team "${m.team.name}" may not offer tasks here`)
+  }
+}
 
 export class TaskService {
   constructor (private readonly c: TaskServiceComponents) {}
 
   async start (): Promise<void> {
     const { c } = this
-    c.gossip.handle(taskOffer, (msg) => { c.executor.onOffer(msg.envelope.body, msg.sender) })
+    c.gossip.handle(taskOffer, (msg) => { c.executor.onOffer(msg.envelope.body, msg.sender) }, { admit: (msg) => { admitOffer(msg, c.teamTopic) } })
     c.gossip.handle(taskAssign, (msg) => { const b = msg.envelope.body; c.executor.onAssigned(b.taskId, b.attempt, b.executor) })
     c.gossip.handle(taskDone, (msg) => { c.executor.onDone(msg.envelope.body.taskId) })
     for (const kind of REQUESTS) {
@@ -40,14 +58,9 @@ export class TaskService {
         return encodeCanonical(JSON.parse(JSON.stringify(await c.endpoint.handle(kind, req, from.toString()))))
       })
     }
-    await rpcServe(c.host, Protocols.taskStatus, 1024, async (req) => {
-      const { id } = decodeCanonical(req) as { id?: unknown }
-      const t = typeof id === 'string' ? await c.origin.get(id) : undefined
-      return encodeCanonical(t == null ? { ok: false, code: 'ERR_NOT_FOUND', message: `no task ${String(id)} on this node` } : { ok: true, task: JSON.parse(JSON.stringify(taskView(t))) })
-    })
   }
 
   async stop (): Promise<void> {
-    for (const p of [...REQUESTS.map(k => ORIGIN_WIRE[k].protocol), Protocols.taskStatus]) await this.c.host.unhandle(p).catch(() => {})
+    for (const p of REQUESTS.map(k => ORIGIN_WIRE[k].protocol)) await this.c.host.unhandle(p).catch(() => {})
   }
 }

@@ -1,4 +1,4 @@
-import { TASK_TERMINAL_STATES, type RunOutcome, type TaskSkillRef, type TaskTerminalState } from '../../protocol/index.js'
+import { TASK_TERMINAL_STATES, type RunOutcome, type TaskScope, type TaskSkillRef, type TaskTerminalState } from '../../protocol/index.js'
 
 /**
  * A task as its origin keeps it (LevelDB, bucket `task`). The origin is the one authority on
@@ -25,6 +25,8 @@ export interface TaskSpec {
   tier?: number
   /** When every tier failed: wait for a person (`review`) or end `failed`. */
   onFailure?: OnFailure
+  /** Where it may run: `team` (default) or `federation` (partners granted `execute` too). */
+  scope?: TaskScope
 }
 
 export type OnFailure = 'review' | 'fail'
@@ -83,6 +85,8 @@ export interface AttemptRecord {
 
 export interface TaskRecord {
   id: string
+  /** The seed that binds the id to this origin's key (protocol `taskIdFor`): every task gossip carries it. */
+  idSeed: string
   spec: TaskSpec
   state: TaskState
   attempt: number

@@ -34,5 +34,6 @@ export const hello: MessageSpec<HelloBody> = {
   type: 'hello',
   topic: Topics.hello,
   maxBytes: 4096,
-  schema: schema as object
+  schema: schema as object,
+  role: 'node'
 }

@@ -13,6 +13,12 @@ import { manifestDigest, releaseSchema, verifyRelease, type Release } from '../r
 export interface SkillReleaseBody {
   release: Release
   manifest: Record<string, unknown>
+  /**
+   * The author's membership certificate (base64url of its bytes; role `author`), outside the
+   * signed release: a node trusts an author its team (or a partner granted `trust-authors`)
+   * certified, besides the keys it lists in trust.authors.
+   */
+  authorCert?: string
 }
 
 export const SKILL_RELEASE_MAX_BYTES = 256 * 1024
@@ -34,8 +40,10 @@ export const skillRelease: MessageSpec<SkillReleaseBody> = {
     required: ['release', 'manifest'],
     properties: {
       release: releaseSchema,
-      manifest: { type: 'object', required: ['name', 'version'], properties: { name: { type: 'string' }, version: { type: 'string' } } }
+      manifest: { type: 'object', required: ['name', 'version'], properties: { name: { type: 'string' }, version: { type: 'string' } } },
+      authorCert: { type: 'string', minLength: 16, maxLength: 2048, pattern: '^[A-Za-z0-9_-]+$' }
     }
   },
-  check: checkSkillRelease
+  check: checkSkillRelease,
+  role: 'node'
 }

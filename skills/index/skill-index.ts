@@ -17,6 +17,8 @@ export interface IndexEntry {
   indexedAt: number
   /** Peer id that announced it to us (or our own, for a local publish). */
   announcer: string
+  /** The author's membership certificate it came with (base64url), checked again at load. */
+  authorCert?: string
 }
 
 export type Admission = 'new' | 'duplicate'
@@ -33,6 +35,10 @@ export interface IndexStore {
 /** Which authors' releases this node accepts (the node's trust policy). */
 export interface AuthorTrust {
   trustsAuthor (author: string): boolean
+  /** 0 the node's own team's author, 1 a partner's (names resolve to the closest first). */
+  rank?: (author: string) => number | undefined
+  /** The team name an author was certified by (for `team/name` references). */
+  teamOf?: (author: string) => string | undefined
 }
 
 export interface SkillIndexComponents {
@@ -105,7 +111,7 @@ export class SkillIndex {
   async add (body: SkillReleaseBody, announcer: string): Promise<Admission> {
     const admission = this.admit(body)
     if (admission === 'duplicate') return admission
-    const e: IndexEntry = { release: body.release, manifest: body.manifest, indexedAt: this.now(), announcer }
+    const e: IndexEntry = { release: body.release, manifest: body.manifest, indexedAt: this.now(), announcer, ...(body.authorCert != null ? { authorCert: body.authorCert } : {}) }
     await this.c.store.put(key(e.release), encodeCanonical(e))
     this.remember(e)
     return admission
@@ -123,7 +129,12 @@ export class SkillIndex {
     return e != null && this.c.trust.trustsAuthor(e.release.author) ? e : undefined
   }
 
-  /** `NAME`, `NAME@RANGE` (highest trusted match) or a CID. */
+  /**
+   * `NAME`, `NAME@RANGE`, `AUTHOR/NAME[@RANGE]` (an author key z6Mk…), `TEAM/NAME[@RANGE]` (a
+   * team name: its certified authors) or a CID. A bare name resolves among the closest authors
+   * that have a match — this node's own team's before any partner's — then the highest version:
+   * a partner's release never shadows a team skill of the same name.
+   */
   resolve (ref: string): IndexEntry | undefined {
     if (/^b[a-z2-7]{20,}$/.test(ref)) {
       // a name may look like a CID (bibliographyformatter): try both
@@ -131,10 +142,25 @@ export class SkillIndex {
       if (e != null) return e
     }
     const at = ref.lastIndexOf('@')
-    const name = at > 0 ? ref.slice(0, at) : ref
+    let name = at > 0 ? ref.slice(0, at) : ref
     const range = at > 0 ? ref.slice(at + 1) : '*'
     if (semver.validRange(range) == null) return undefined
-    return this.versions(name).find(e => semver.satisfies(e.release.version, range, { includePrerelease: false }))
+    let who: ((author: string) => boolean) | undefined
+    const slash = name.indexOf('/')
+    if (slash > 0) {
+      const scope = name.slice(0, slash)
+      name = name.slice(slash + 1)
+      who = scope.startsWith('z6Mk') ? (a) => a === scope : (a) => this.c.trust.teamOf?.(a) === scope
+    }
+    const matches = this.versions(name).filter(e => (who == null || who(e.release.author)) && semver.satisfies(e.release.version, range, { includePrerelease: false }))
+    const rank = (e: IndexEntry): number => this.c.trust.rank?.(e.release.author) ?? 0
+    const closest = Math.min(...matches.map(rank))
+    return matches.find(e => rank(e) === closest)
+  }
+
+  /** Every entry, trusted or not (to check authors' certificates again at start). */
+  everyEntry (): IndexEntry[] {
+    return [...this.entries.values()]
   }
 
   /** Every entry by a trusted author (trust can change while the node runs). */

@@ -67,7 +67,11 @@ export function effectiveLimits (options: SandboxOptions, ...wishes: Array<Parti
   const out = { ...options.defaults }
   for (const w of wishes) {
     if (w == null) continue
-    for (const k of ['memoryMB', 'cpus', 'pids', 'timeoutS'] as const) if (w[k] != null) out[k] = w[k]!
+    // only positive numbers count: podman reads `--cpus 0` as "no limit at all"
+    for (const k of ['memoryMB', 'cpus', 'pids', 'timeoutS'] as const) {
+      const v = w[k]
+      if (typeof v === 'number' && Number.isFinite(v) && v > 0) out[k] = v
+    }
   }
   for (const k of ['memoryMB', 'cpus', 'pids', 'timeoutS'] as const) out[k] = Math.min(out[k], options.max[k])
   return out

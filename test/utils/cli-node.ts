@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { rmTree } from '../../skills/bundle/extract.js'
+import { LocalTeam } from '../../scripts/lib/team.js'
 
 /**
  * Real nodes for tests: `aas node start` as a child process through the real CLI, on
@@ -55,7 +56,19 @@ export interface CliNode {
   kill: () => Promise<void>
 }
 
+/**
+ * The team every test node joins unless told otherwise (made once per test process): nodes of
+ * one test talk to each other as a real team's would, certificates and all.
+ */
+let sharedTeam: Promise<LocalTeam> | undefined
+export async function testTeam (): Promise<LocalTeam> {
+  sharedTeam ??= LocalTeam.create(undefined, 'test')
+  return await sharedTeam
+}
+
 export interface StartCliNodeOptions {
+  /** The node's team: the shared test team by default; `null`: none (a team of one). */
+  team?: LocalTeam | null
   dataDir?: string
   bootstrap?: string[]
   args?: string[]
@@ -70,6 +83,9 @@ export async function startCliNode (opts: StartCliNodeOptions = {}): Promise<Cli
   const cleanup = async (): Promise<void> => { if (ownDir) await rmTree(dataDir) }
   const args = [AAS_BIN, 'node', 'start', '--json', '--data', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--log-level', 'warn']
   for (const b of opts.bootstrap ?? []) args.push('--bootstrap', b)
+  const team = opts.team === undefined ? await testTeam() : opts.team
+  // a node already admitted (a restart on its data dir) keeps its certificate
+  if (team != null && !(opts.args ?? []).includes('--team')) args.push(...await team.nodeArgs(dataDir))
   args.push(...(opts.args ?? []))
   const child = spawn(process.execPath, args, { env: childEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''

@@ -103,12 +103,15 @@ export class Disk {
 export interface Published { type: string, body: any, valid: boolean }
 
 /** `gossip.publish` that keeps each message; `valid`: its body passes the message's schema. */
+/** The team topic unit tests' origins announce team tasks on. */
+export const TEST_TEAM_TOPIC = '/aas/1/team/0000000000000000/tasks'
+
 export class GossipStub {
   readonly published: Published[] = []
   private readonly ajv = new Ajv({ strict: false })
   private readonly compiled = new Map<string, ValidateFunction>()
 
-  readonly publish = async <B>(spec: MessageSpec<B>, body: B): Promise<any> => {
+  readonly publish = async <B>(spec: MessageSpec<B>, body: B, _opts?: { topic?: string }): Promise<any> => {
     let validate = this.compiled.get(spec.type)
     if (validate == null) { validate = this.ajv.compile(spec.schema); this.compiled.set(spec.type, validate) }
     this.published.push({ type: spec.type, body: structuredClone(body), valid: validate(body) })

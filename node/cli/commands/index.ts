@@ -24,6 +24,7 @@ export const commandGroups: CommandGroup[] = [
   { names: ['login', 'logout'], load: async () => (await import('./login.js')).registerLogin },
   { names: ['review'], load: async () => (await import('./review.js')).registerReview },
   { names: ['memory'], load: async () => (await import('./memory.js')).registerMemory },
+  { names: ['team'], load: async () => (await import('./team.js')).registerTeam },
   { names: ['keys'], load: async () => (await import('./keys.js')).registerKeys },
   { names: ['images'], load: async () => (await import('./images.js')).registerImages }
 ]

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises'
 import type { Command } from 'commander'
-import { AasError } from '../../../protocol/errors.js'
+import { AasError, UsageError } from '../../../protocol/errors.js'
 import { ApiError, apiRequest, resolveApiUrl } from '../api-client.js'
 import { fetchWithProgress } from '../fetch-progress.js'
 import { emit } from '../output.js'
@@ -34,6 +34,7 @@ export function registerLibrary (program: Command): void {
   apiOptions(skill.command('publish <dir>'))
     .description("lint, test in the sandbox, pack, sign with the author key, store on the node and announce")
     .requiredOption('--key <file>', 'author key (aas keys new)')
+    .option('--cert <file>', 'the author\'s membership certificate (role author): nodes of the team trust the author by it [env AAS_AUTHOR_CERT]')
     .option('--config <file>', 'node config file whose sandbox policy applies to the tests [env AAS_CONFIG]')
     .option('--json', 'print {name, version, cid, size, author, announced} as JSON')
     .action(async (dir: string, opts) => {
@@ -42,6 +43,15 @@ export function registerLibrary (program: Command): void {
         import('../../../skills/sandbox/test-skill.js'), import('../../../protocol/index.js')
       ])
       const key = await loadAuthorKey(opts.key)
+      const certFile = opts.cert ?? (process.env.AAS_AUTHOR_CERT !== '' ? process.env.AAS_AUTHOR_CERT : undefined)
+      let authorCert: string | undefined
+      if (certFile != null) {
+        const { readCertificate } = await import('../../team/files.js')
+        const { cert, bytes } = await readCertificate(certFile)
+        const { publicKeyText } = await import('../../../protocol/index.js')
+        if (publicKeyText(cert.subject) !== key.publicKey) throw new UsageError(`--cert ${certFile} is for ${publicKeyText(cert.subject)}, not for the author key ${key.publicKey}`)
+        authorCert = Buffer.from(bytes).toString('base64url')
+      }
       const packed = await packSkill(dir) // lints the manifest and the tree
       const report = await testSkill(dir, await configuredRunner(opts.config))
       if (!report.ok) {
@@ -58,7 +68,7 @@ export function registerLibrary (program: Command): void {
       })
       const url = await resolveApiUrl(opts)
       const res = await apiRequest<{ cid: string, announced: boolean }>(url, '/v1/skills/publish', {
-        method: 'POST', body: { release, manifest: packed.manifest, bundle: Buffer.from(packed.bytes).toString('base64') }, timeoutMs: 120_000
+        method: 'POST', body: { release, manifest: packed.manifest, bundle: Buffer.from(packed.bytes).toString('base64'), ...(authorCert != null ? { authorCert } : {}) }, timeoutMs: 120_000
       }).catch((err) => { throw err instanceof ApiError && err.status != null ? new PublishRefused(`publish refused: ${err.message}`) : err })
       const out = { name: release.name, version: release.version, cid: release.cid, size: release.size, author: release.author, announced: res.announced, tests: report.cases.length }
       emit(opts.json === true, out, () => `published ${out.name}@${out.version}  ${out.cid}  (${out.size} bytes, ${out.tests} tests passed${out.announced ? ', announced' : ', no peers yet: peers learn it when they connect'})`)

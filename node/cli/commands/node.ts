@@ -32,6 +32,8 @@ export function registerNode (program: Command): void {
       return n
     })
     .option('--trust-author <key>', 'trust skill releases signed by this author key, repeatable (adds to trust.authors) [env AAS_TRUST_AUTHORS]', collectAuthor)
+    .option('--team <file>', "the team's descriptor, team.json (config team.descriptor) [env AAS_TEAM]; without one the node is a team of one")
+    .option('--cert <file>', "this node's membership certificate (config team.certificate) [env AAS_CERT]")
     .addOption(new Option('--log-level <level>', 'log level [default: info, env AAS_LOG_LEVEL]').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .option('--json', 'print the started node as one JSON line')
     .action(async (opts) => {
@@ -42,6 +44,7 @@ export function registerNode (program: Command): void {
       if (opts.api != null) flags.api = opts.api
       if (opts.logLevel != null) flags.logLevel = opts.logLevel
       if (opts.slots != null) flags.tasks = { slots: opts.slots }
+      if (opts.team != null || opts.cert != null) flags.team = { ...(opts.team != null ? { descriptor: opts.team } : {}), ...(opts.cert != null ? { certificate: opts.cert } : {}) }
       // loaded on use: `aas --help` and the other commands need not load libp2p
       const { AasNode, resolveConfig } = await import('../../index.js')
       const config = await resolveConfig({ file: opts.config ?? process.env.AAS_CONFIG, env: process.env, flags })
@@ -78,6 +81,24 @@ export function registerNode (program: Command): void {
       })
       // libp2p may keep sockets in their close handshake; the node is stopped, so leave now.
       process.exit(0)
+    })
+
+  node.command('id')
+    .description("print this node's peer id (what \"aas team admit\" certifies), making its identity if the data dir has none")
+    .option('--data <dir>', 'data directory [default: ~/.aas, env AAS_DATA]')
+    .option('--json', 'print {"peerId", "publicKey"} as JSON')
+    .action(async (opts) => {
+      const { homedir } = await import('node:os')
+      const { join, resolve } = await import('node:path')
+      const { prepareDataDir } = await import('../../fs-util.js')
+      const { loadOrCreateIdentity } = await import('../../identity.js')
+      const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
+      const { publicKeyText } = await import('../../../protocol/keys.js')
+      const dir = resolve(opts.data ?? process.env.AAS_DATA ?? join(homedir(), '.aas'))
+      await prepareDataDir(dir)
+      const key = await loadOrCreateIdentity(dir)
+      const out = { peerId: peerIdFromPrivateKey(key).toString(), publicKey: publicKeyText(key.publicKey.raw) }
+      emit(opts.json === true, out, () => out.peerId)
     })
 
   node.command('status')

@@ -30,7 +30,7 @@ export const positiveInt = (flag: string, max: number) => (v: string): number =>
 
 /** Talks to the task's node either way. */
 interface TaskClient {
-  submit: (req: { skill: string, input: unknown, timeoutS?: number, attempts?: number, onFailure?: string }) => Promise<string>
+  submit: (req: { skill: string, input: unknown, timeoutS?: number, attempts?: number, onFailure?: string, scope?: string }) => Promise<string>
   status: (id: string) => Promise<TaskView>
   close: () => Promise<void>
 }
@@ -41,24 +41,28 @@ function checkInputSize (input: unknown, max: number): void {
   if (bytes > max) throw new AasError(`input is ${bytes} bytes, over the ${max} byte limit`, 'ERR_INPUT_TOO_LARGE')
 }
 
-async function client (opts: { node?: string, api?: string, data?: string }): Promise<TaskClient> {
+async function client (opts: { node?: string, api?: string, data?: string, cert?: string }): Promise<TaskClient> {
   if (opts.node != null) {
-    const [{ CliPeer }, { Signer }, { decodeCanonical, encodeCanonical, taskSubmit, Protocols, TASK_INPUT_MAX_BYTES }] = await Promise.all([import('../peer.js'), import('../../signer.js'), import('../../../protocol/index.js')])
+    const [{ CliPeer, cliCertificate }, { Signer }, { decodeCanonical, taskStatus, taskSubmit, Protocols, TASK_INPUT_MAX_BYTES, publicKeyText }] = await Promise.all([import('../peer.js'), import('../../signer.js'), import('../../../protocol/index.js')])
     const peer = await CliPeer.connect(opts.node)
-    const signer = new Signer(peer.key)
+    // a team's node accepts only members: this peer presents its certificate with every request
+    const signer = new Signer(peer.key, { cert: await cliCertificate(opts.cert) })
     const answer = (bytes: Uint8Array): any => {
       const r = decodeCanonical(bytes) as any
       // the node refused: the operation failed (exit 1), as over the API
-      if (r?.ok !== true) throw new AasError(String(r?.message ?? 'the node refused the request'), String(r?.code ?? 'ERR_REFUSED'))
+      if (r?.ok !== true) {
+        const hint = String(r?.code ?? '').startsWith('ERR_MEMBERSHIP_') ? ` (this CLI peer is ${publicKeyText(peer.key.publicKey.raw)}: a team admin admits it with "aas team admit KEY --roles publisher --out FILE", then pass --cert FILE)` : ''
+        throw new AasError(String(r?.message ?? 'the node refused the request') + hint, String(r?.code ?? 'ERR_REFUSED'))
+      }
       return r
     }
     return {
       submit: async (req) => {
         checkInputSize(req.input, TASK_INPUT_MAX_BYTES)
-        const body = { skill: req.skill, input: req.input, timeoutS: req.timeoutS ?? 300, attempts: req.attempts ?? 3, ...(req.onFailure != null ? { onFailure: req.onFailure as 'review' | 'fail' } : {}) }
+        const body = { skill: req.skill, input: req.input, timeoutS: req.timeoutS ?? 300, attempts: req.attempts ?? 3, ...(req.onFailure != null ? { onFailure: req.onFailure as 'review' | 'fail' } : {}), ...(req.scope != null ? { scope: req.scope as 'team' | 'federation' } : {}) }
         return answer(await peer.call(Protocols.taskSubmit, await signer.seal(taskSubmit, body))).id
       },
-      status: async (id) => answer(await peer.call(Protocols.taskStatus, encodeCanonical({ id }))).task,
+      status: async (id) => answer(await peer.call(Protocols.taskStatus, await signer.seal(taskStatus, { taskId: id }))).task,
       close: async () => { await peer.close() }
     }
   }
@@ -94,7 +98,8 @@ export function registerTask (program: Command): void {
     .option('--data <dir>', 'data directory of the local node [default: ~/.aas, env AAS_DATA]')
   // over a stream only submit and status exist (task-submit, task-status); the rest is API only
   const target = (cmd: Command): Command => api(cmd
-    .option('--node <multiaddr>', 'talk to this node as a libp2p peer (…/p2p/<id>); a task submitted so has it as its origin'))
+    .option('--node <multiaddr>', 'talk to this node as a libp2p peer (…/p2p/<id>); a task submitted so has it as its origin')
+    .option('--cert <file>', 'with --node: this CLI peer\'s membership certificate [default: cli.cert beside the CLI key, env AAS_CLI_CERT]'))
 
   target(task.command('submit'))
     .description('submit a task; prints its id, or with --wait its outcome')
@@ -102,6 +107,7 @@ export function registerTask (program: Command): void {
     .requiredOption('--input <json|@file>', 'input JSON, or @FILE')
     .option('--timeout <s>', 'seconds until the task must have a result [default: 300]', positiveInt('--timeout', 86_400))
     .option('--attempts <n>', 'attempts before it fails [default: 3]', positiveInt('--attempts', 20))
+    .addOption(new Option('--scope <scope>', 'where it may run: team (its origin\'s team only) or federation (partners granted execute too) [default: team]').choices(['team', 'federation']))
     .addOption(new Option('--on-failure <what>', 'when every tier failed: wait for a reviewer, or fail [default: review when the node has reviewers]').choices(['review', 'fail']))
     .option('--wait', 'wait for the outcome (a reviewer\'s answer too); exit 0 only if it succeeded or was resolved')
     .option('--json', 'print {id}, or with --wait {id, state, output, executor, attempts, durationMs, error, resolvedBy, annotation}')
@@ -109,7 +115,7 @@ export function registerTask (program: Command): void {
       const input = await readInput(opts.input)
       const c = await client(opts)
       try {
-        const id = await c.submit({ skill: opts.skill, input, timeoutS: opts.timeout, attempts: opts.attempts, onFailure: opts.onFailure })
+        const id = await c.submit({ skill: opts.skill, input, timeoutS: opts.timeout, attempts: opts.attempts, onFailure: opts.onFailure, scope: opts.scope })
         if (opts.wait !== true) { emit(opts.json === true, { id }, () => id); return }
         const { TASK_TERMINAL_STATES } = await import('../../../protocol/index.js')
         const ended = (state: string): boolean => (TASK_TERMINAL_STATES as readonly string[]).includes(state)

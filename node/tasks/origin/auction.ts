@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
-import type { TaskClaimBody } from '../../../protocol/index.js'
+import type { TaskClaimBody, TaskSkillRef } from '../../../protocol/index.js'
+import type { TaskRecord } from '../types.js'
 import type { TaskEvent } from '../state.js'
 import type { OriginContext } from './context.js'
 
@@ -9,7 +10,8 @@ import type { OriginContext } from './context.js'
  * cached, then most free slots, then least load; ties broken by a hash of task and peer, so
  * every run picks the same. The winner gets the input and a lease; the others hear why not.
  */
-export type ClaimAnswer = { won: true, input: unknown, leaseUntil: number, deadline: number } | { won: false, reason: string }
+export type ClaimAnswer = { won: true, input: unknown, leaseUntil: number, deadline: number, skill: TaskSkillRef, resources: TaskResources } | { won: false, reason: string }
+type TaskResources = TaskRecord['spec']['resources']
 
 interface Bid { from: string, claim: TaskClaimBody, at: number, answer: (a: ClaimAnswer) => void }
 interface Window { bids: Bid[], timer: NodeJS.Timeout }
@@ -79,7 +81,7 @@ export class Auction {
       return
     }
     for (const b of w.bids) {
-      b.answer(b === best ? { won: true, input: assigned.fix?.input ?? assigned.spec.input, leaseUntil, deadline: assigned.deadline } : { won: false, reason: 'another executor won' })
+      b.answer(b === best ? { won: true, input: assigned.fix?.input ?? assigned.spec.input, leaseUntil, deadline: assigned.deadline, skill: assigned.spec.skill, resources: assigned.spec.resources } : { won: false, reason: 'another executor won' })
     }
   }
 

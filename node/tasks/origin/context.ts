@@ -30,6 +30,8 @@ export const defaultOriginOptions: Omit<OriginOptions, 'sandbox'> = {
 
 export interface OriginComponents {
   self: string
+  /** This origin's public key (raw): task ids are bound to it [default: the key in `self`, an ed25519 peer id]. */
+  selfKey?: Uint8Array
   store: TaskStore
   machine: TaskStateMachine
   index: SkillResolver

@@ -83,6 +83,17 @@ export class TaskOrigin {
     return await this.auction.claim(claim, from)
   }
 
+  /** A revoked executor: its attempts end now (lease lost) and their tasks are offered again. */
+  async revokeExecutor (peer: string): Promise<number> {
+    return await this.serial(async () => {
+      let n = 0
+      for (const t of [...this.ctx.store.open.values()]) {
+        if (t.state === 'assigned' && t.executor === peer) { await expireLease(this.ctx, t); n++ }
+      }
+      return n
+    })
+  }
+
   async renew (taskId: string, attempt: number, from: string): Promise<RenewAnswer> {
     return await this.serial(async () => await renew(this.ctx, taskId, attempt, from))
   }

@@ -1,9 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { CID } from 'multiformats/cid'
-import * as Digest from 'multiformats/hashes/digest'
-import { sha256 } from 'multiformats/hashes/sha2'
-import * as dagCbor from '@ipld/dag-cbor'
-import { encodeCanonical, TASK_INPUT_MAX_BYTES, type Release } from '../../../protocol/index.js'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { encodeCanonical, taskIdFor, TASK_INPUT_MAX_BYTES, TASK_SCOPES, type Release, type TaskScope } from '../../../protocol/index.js'
 import { schemaProblem } from '../../../skills/manifest/index.js'
 import { effectiveLimits } from '../../../skills/sandbox/options.js'
 import { SubmitError, SubmitErrorCode } from '../errors.js'
@@ -21,6 +18,7 @@ export interface SubmitRequest {
   timeoutS?: number
   attempts?: number
   onFailure?: OnFailure
+  scope?: TaskScope
 }
 
 /** What submit needs of the skill index. */
@@ -37,6 +35,7 @@ export function newTask (ctx: OriginContext, req: SubmitRequest, submitter: stri
   if (!Number.isInteger(attempts) || attempts < 1 || attempts > 20) throw new SubmitError(`attempts must be 1 to 20, not ${String(attempts)}`, SubmitErrorCode.BAD_SUBMISSION)
   if (req.onFailure !== undefined && !ON_FAILURE.includes(req.onFailure)) throw new SubmitError(`onFailure must be ${ON_FAILURE.join(' or ')}, not ${String(req.onFailure)}`, SubmitErrorCode.BAD_SUBMISSION)
   const onFailure: OnFailure = req.onFailure ?? (ctx.hasReviewers?.() === true ? 'review' : 'fail')
+  if (req.scope !== undefined && !TASK_SCOPES.includes(req.scope)) throw new SubmitError(`scope must be ${TASK_SCOPES.join(' or ')}, not ${String(req.scope)}`, SubmitErrorCode.BAD_SUBMISSION)
   const resolved = ctx.index.resolve(req.skill)
   if (resolved == null) throw new SubmitError(`no trusted skill release matches "${req.skill}": publish it, or check the name with "aas skill search"`, SubmitErrorCode.UNKNOWN_SKILL)
   // the SelfImprover may give the previous good release while this one is quarantined here
@@ -58,10 +57,13 @@ export function newTask (ctx: OriginContext, req: SubmitRequest, submitter: stri
     submittedAt: now,
     resources: effectiveLimits(opts.sandbox, entry.manifest.resources as Record<string, number> | undefined),
     tier: typeof entry.manifest.tier === 'number' ? entry.manifest.tier : 0,
-    onFailure
+    onFailure,
+    scope: req.scope ?? 'team'
   }
+  const idSeed = specSeed(spec)
   const task: TaskRecord = {
-    id: taskId(spec),
+    id: taskIdFor(ctx.selfKey ?? peerIdFromString(ctx.self).publicKey!.raw, idSeed),
+    idSeed,
     spec,
     state: 'offered',
     attempt: 1,
@@ -108,8 +110,11 @@ export async function accept (ctx: OriginContext, req: SubmitRequest, submitter:
   })
 }
 
-/** The task id: the CID of the canonical spec plus a random salt (two equal submissions are two tasks). */
-function taskId (spec: TaskSpec): string {
+/**
+ * The seed of the task id: a digest of the canonical spec plus a random salt (two equal
+ * submissions are two tasks); the id is made of it and this origin's key (`taskIdFor`).
+ */
+function specSeed (spec: TaskSpec): string {
   const bytes = encodeCanonical({ ...spec, input: JSON.stringify(spec.input), salt: randomBytes(8) })
-  return CID.createV1(dagCbor.code, Digest.create(sha256.code, createHash('sha256').update(bytes).digest())).toString()
+  return createHash('sha256').update(bytes).digest('hex')
 }

@@ -3,7 +3,8 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { expect } from 'chai'
 import { rmTree } from '../../../skills/bundle/index.js'
-import { REPO, runCli, startCliNode, getJson, waitFor, tempDir, type CliNode, type CliResult } from '../../utils/cli-node.js'
+import { REPO, runCli, startCliNode, getJson, waitFor, tempDir, testTeam, type CliNode, type CliResult } from '../../utils/cli-node.js'
+import { loadCliKey } from '../../../node/cli/peer.js'
 import { sandboxContainers } from '../../utils/sandbox.js'
 
 /**
@@ -94,6 +95,9 @@ describe('task lifecycle across CLI nodes', function () {
     expect(k.code, k.stderr).to.equal(0)
     author = JSON.parse(k.stdout).publicKey
     cliEnv = { AAS_CLI_KEY: join(tmp.path, 'cli.key') }
+    // the CLI peer is a publisher of the nodes' team: its certificate sits beside its key
+    const cliKey = await loadCliKey(cliEnv.AAS_CLI_KEY)
+    await (await testTeam()).admitKey(cliKey.publicKey.raw, join(tmp.path, 'cli.cert'), ['publisher'])
     config = join(tmp.path, 'node.json')
     await writeFile(config, JSON.stringify({ tasks: { leaseS: 3 } }))
 

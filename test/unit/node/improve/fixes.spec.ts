@@ -6,7 +6,7 @@ import { ReviewErrorCode, ReviewQueue } from '../../../../node/review/index.js'
 import { failureSignature, FixHints, LearnedAnswers, normaliseError, SelfImprover } from '../../../../node/improve/index.js'
 import { defaultSandboxOptions } from '../../../../skills/sandbox/index.js'
 import { refusal } from '../../../utils/refusal.js'
-import { Clock, Disk, GossipStub, newPeerId, silentLog, SKILL_NAME, skillManifest, skillRelease } from '../../../utils/task-rig.js'
+import { TEST_TEAM_TOPIC, Clock, Disk, GossipStub, newPeerId, silentLog, SKILL_NAME, skillManifest, skillRelease } from '../../../utils/task-rig.js'
 
 /**
  * The SelfImprover's fix hints (rule 4) through the real origin, review queue and LevelDB: a
@@ -44,7 +44,7 @@ describe('node/improve: fix hints from reviewers', function () {
     const self = disk.signer.peerId
     const store = new TaskStore(disk.store.sublevel(Bucket.tasks))
     const machine = new TaskStateMachine({ self, store, audit: disk.audit, now: clock.fn })
-    machine.on(announcer({ self, gossip: new GossipStub(), log: silentLog() }))
+    machine.on(announcer({ self, gossip: new GossipStub(), log: silentLog(), teamTopic: TEST_TEAM_TOPIC }))
     fixes = new FixHints({ store: disk.store, audit: disk.audit, metrics: null, now: clock.fn }, { maxFailures: 2 })
     machine.on(fixes.listener)
     const answers = new LearnedAnswers({ store: disk.store, now: clock.fn })

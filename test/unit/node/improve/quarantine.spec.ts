@@ -5,7 +5,7 @@ import { announcer, TaskOrigin, TaskStateMachine, TaskStore, type TaskEvent, typ
 import { LearnedAnswers, Quarantine, SelfImprover, wilson } from '../../../../node/improve/index.js'
 import { SkillIndex } from '../../../../skills/index/index.js'
 import { defaultSandboxOptions } from '../../../../skills/sandbox/index.js'
-import { Clock, Disk, GossipStub, newPeerId, silentLog, SKILL_NAME, skillManifest, skillRelease } from '../../../utils/task-rig.js'
+import { TEST_TEAM_TOPIC, Clock, Disk, GossipStub, newPeerId, silentLog, SKILL_NAME, skillManifest, skillRelease } from '../../../utils/task-rig.js'
 
 /**
  * The SelfImprover's quarantine (rule 3) with a real skill index and LevelDB: a release whose
@@ -50,7 +50,7 @@ describe('node/improve: quarantine of a release that fails clearly more than the
     gossip = new GossipStub()
     const store = new TaskStore(disk.store.sublevel(Bucket.tasks))
     const machine = new TaskStateMachine({ self, store, audit: disk.audit, now: clock.fn })
-    machine.on(announcer({ self, gossip, log: silentLog() }))
+    machine.on(announcer({ self, gossip, log: silentLog(), teamTopic: TEST_TEAM_TOPIC }))
     machine.on(quarantine.listener)
     machine.on(answers.listener)
     const improver = () => new SelfImprover({ answers, quarantine, metrics: null }, { quarantine: on })

@@ -4,7 +4,7 @@ import { Bucket } from '../../../../node/store/index.js'
 import { announcer, TaskOrigin, TaskStateMachine, TaskStore, type TaskEvent, type TaskRecord } from '../../../../node/tasks/index.js'
 import { ExecutorRecords, LearnedAnswers, ROUTING_WINDOW, SelfImprover, successLowerBound } from '../../../../node/improve/index.js'
 import { defaultSandboxOptions } from '../../../../skills/sandbox/index.js'
-import { Clock, Disk, GossipStub, indexStub, newPeerId, silentLog, SKILL_NAME } from '../../../utils/task-rig.js'
+import { TEST_TEAM_TOPIC, Clock, Disk, GossipStub, indexStub, newPeerId, silentLog, SKILL_NAME } from '../../../utils/task-rig.js'
 
 /**
  * The SelfImprover's routing (rule 2): executors' recent success per skill, judged by a lower
@@ -60,7 +60,7 @@ describe('node/improve: routing by recent success', function () {
       const self = disk.signer.peerId
       const store = new TaskStore(disk.store.sublevel(Bucket.tasks))
       const machine = new TaskStateMachine({ self, store, audit: disk.audit, now: clock.fn })
-      machine.on(announcer({ self, gossip: new GossipStub(), log: silentLog() }))
+      machine.on(announcer({ self, gossip: new GossipStub(), log: silentLog(), teamTopic: TEST_TEAM_TOPIC }))
       const answers = new LearnedAnswers({ store: disk.store, now: clock.fn })
       const improver = {
         reuse: async () => undefined,

@@ -8,7 +8,7 @@ import { ReviewErrorCode, ReviewQueue } from '../../../../node/review/index.js'
 import { LearnedAnswers, SelfImprover } from '../../../../node/improve/index.js'
 import { defaultSandboxOptions } from '../../../../skills/sandbox/index.js'
 import { refusal } from '../../../utils/refusal.js'
-import { Clock, Disk, GossipStub, newPeerId, silentLog, SKILL_NAME, skillManifest, skillRelease } from '../../../utils/task-rig.js'
+import { TEST_TEAM_TOPIC, Clock, Disk, GossipStub, newPeerId, silentLog, SKILL_NAME, skillManifest, skillRelease } from '../../../utils/task-rig.js'
 
 /**
  * The escalation path with an injected clock and a stubbed network: a failed task climbs to the
@@ -50,7 +50,7 @@ describe('node/tasks: escalation through tiers to the review queue', function ()
     gossip = new GossipStub()
     const store = new TaskStore(disk.store.sublevel(Bucket.tasks))
     const machine = new TaskStateMachine({ self, store, audit: disk.audit, now: clock.fn })
-    machine.on(announcer({ self, gossip, log: silentLog() }))
+    machine.on(announcer({ self, gossip, log: silentLog(), teamTopic: TEST_TEAM_TOPIC }))
     answers = new LearnedAnswers({ store: disk.store, now: clock.fn })
     machine.on(answers.listener)
     reuse = true
@@ -184,7 +184,7 @@ describe('node/tasks: escalation through tiers to the review queue', function ()
       clock.advance(30_000)
       const done = await queue.resolve(t.id, 'ada', { output: { words: 3 }, annotation: 'counted by hand', reuse: true })
       expect([done.state, done.output, done.review?.resolvedBy, done.review?.annotation, done.review?.reuse, done.completedAt]).to.deep.equal(['resolved', { words: 3 }, 'user:ada', 'counted by hand', true, clock.now])
-      expect(gossip.published.at(-1)).to.deep.include({ type: 'task-done', valid: true, body: { taskId: t.id, state: 'resolved', executor: null } })
+      expect(gossip.published.at(-1)).to.deep.include({ type: 'task-done', valid: true, body: { taskId: t.id, idSeed: t.idSeed } })
       const entries = (await disk.entries()).filter(e => e.subject === t.id)
       expect(entries.slice(-4).map(e => [e.action, e.actor])).to.deep.equal([['review.claimed', 'user:ada'], ['review.refused', 'user:ada'], ['review.resolved', 'user:ada'], ['task.finished', disk.signer.peerId]])
       expect(entries.at(-1)?.details).to.deep.include({ state: 'resolved', resolvedBy: 'user:ada' })

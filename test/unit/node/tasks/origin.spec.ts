@@ -1,5 +1,5 @@
 import { expect } from 'chai'
-import { TASK_INPUT_MAX_BYTES, type AuditEntry, type TaskClaimBody } from '../../../../protocol/index.js'
+import { taskIdFor, TASK_INPUT_MAX_BYTES, type AuditEntry, type TaskClaimBody } from '../../../../protocol/index.js'
 import { Bucket } from '../../../../node/store/index.js'
 import {
   announcer, pickBid, SubmitErrorCode, TaskOrigin, TaskStateMachine, TaskStore,
@@ -7,7 +7,7 @@ import {
 } from '../../../../node/tasks/index.js'
 import { defaultSandboxOptions } from '../../../../skills/sandbox/index.js'
 import { refusal } from '../../../utils/refusal.js'
-import { Clock, Disk, GossipStub, indexStub, newPeerId, silentLog, SKILL_NAME, skillRelease, T0 } from '../../../utils/task-rig.js'
+import { TEST_TEAM_TOPIC, Clock, Disk, GossipStub, indexStub, newPeerId, silentLog, SKILL_NAME, skillRelease, T0 } from '../../../utils/task-rig.js'
 
 /**
  * The origin of a node's tasks (DESIGN.md "Task lifecycle") driven by a manual clock and
@@ -36,7 +36,7 @@ describe('node/tasks: TaskOrigin', function () {
     gossip = new GossipStub()
     store = new TaskStore(disk.store.sublevel(Bucket.tasks))
     machine = new TaskStateMachine({ self, store, audit: disk.audit, now: clock.fn })
-    machine.on(announcer({ self, gossip, log: silentLog() }))
+    machine.on(announcer({ self, gossip, log: silentLog(), teamTopic: TEST_TEAM_TOPIC }))
     events = []
     machine.on((e) => { events.push(e) })
     origin = new TaskOrigin(
@@ -111,11 +111,14 @@ describe('node/tasks: TaskOrigin', function () {
         ['task.accepted', t.id, SUBMITTER],
         ['task.offered', t.id, disk.signer.peerId]
       ])
+      // a team task's offer names no skill, input size or resources: only the winner learns them
       expect(gossip.published).to.deep.equal([{
         type: 'task-offer',
         valid: true,
-        body: { taskId: t.id, attempt: 1, skill: t.spec.skill, inputBytes: Buffer.byteLength(JSON.stringify(t.spec.input)), resources: t.spec.resources, deadline: t.deadline, exclude: [], tier: 0 }
+        body: { taskId: t.id, idSeed: t.idSeed, scope: 'team', attempt: 1, deadline: t.deadline, exclude: [], tier: 0 }
       }])
+      // the id is bound to this origin's key
+      expect(taskIdFor(disk.signer.publicKey, t.idSeed)).to.equal(t.id)
       expect(events.map(e => e.kind)).to.deep.equal(['accepted'])
     })
 
@@ -175,7 +178,7 @@ describe('node/tasks: TaskOrigin', function () {
         origin.claim(bid(t, { cached: true, freeSlots: 1, load: 0.5 }), B),
         origin.claim(bid(t, { freeSlots: 16 }), C)
       ])
-      expect(b).to.deep.equal({ won: true, input: t.spec.input, leaseUntil: clock.now + LEASE, deadline: t.deadline })
+      expect(b).to.deep.equal({ won: true, input: t.spec.input, leaseUntil: clock.now + LEASE, deadline: t.deadline, skill: t.spec.skill, resources: t.spec.resources })
       expect(a).to.deep.equal({ won: false, reason: 'another executor won' })
       expect(c).to.deep.equal({ won: false, reason: 'another executor won' })
 
@@ -191,7 +194,7 @@ describe('node/tasks: TaskOrigin', function () {
       const audit = await m.audit()
       expect(audit.map(e => e.action)).to.deep.equal(['task.assigned'])
       expect(audit[0].details).to.include({ executor: B, bids: 3, leaseUntil: clock.now + LEASE })
-      expect(m.published()).to.deep.equal([{ type: 'task-assign', valid: true, body: { taskId: t.id, attempt: 1, executor: B, leaseUntil: clock.now + LEASE } }])
+      expect(m.published()).to.deep.equal([{ type: 'task-assign', valid: true, body: { taskId: t.id, idSeed: t.idSeed, attempt: 1, executor: B, leaseUntil: clock.now + LEASE } }])
       expect(m.events().map(e => [e.kind, e.from, e.to])).to.deep.equal([['assigned', 'offered', 'assigned']])
     })
 
@@ -325,7 +328,7 @@ describe('node/tasks: TaskOrigin', function () {
       expect(rec.error).to.be.a('string')
       expect(store.open.has(t.id)).to.equal(false)
       expect((await m.audit()).map(e => e.action)).to.deep.equal(['task.lease-lost', 'task.finished'])
-      expect(m.published()).to.deep.equal([{ type: 'task-done', valid: true, body: { taskId: t.id, state: 'failed', executor: null } }])
+      expect(m.published()).to.deep.equal([{ type: 'task-done', valid: true, body: { taskId: t.id, idSeed: t.idSeed } }])
     })
   })
 
@@ -346,7 +349,7 @@ describe('node/tasks: TaskOrigin', function () {
       expect(rec.attemptsLog).to.deep.equal([{ attempt: 1, executor: A, assignedAt: T0, endedAt: clock.now, status: 'succeeded', timings: { fetchMs: 20, sandboxMs: 300 } }])
       const audit = await m.audit()
       expect(audit.map(e => [e.action, e.actor])).to.deep.equal([['task.result-accepted', A], ['task.finished', disk.signer.peerId]])
-      expect(m.published()).to.deep.equal([{ type: 'task-done', valid: true, body: { taskId: t.id, state: 'succeeded', executor: A } }])
+      expect(m.published()).to.deep.equal([{ type: 'task-done', valid: true, body: { taskId: t.id, idSeed: t.idSeed } }])
     })
 
     it('a second success is recorded as late and refused; the first result stands', async () => {
@@ -396,7 +399,7 @@ describe('node/tasks: TaskOrigin', function () {
       const rec = (await disk.onDisk(t.id))!
       expect([rec.state, rec.completedAt]).to.deep.equal(['failed', clock.now])
       expect((await m.audit()).map(e => e.action)).to.deep.equal(['task.result-accepted', 'task.finished'])
-      expect(m.published()).to.deep.equal([{ type: 'task-done', valid: true, body: { taskId: t.id, state: 'failed', executor: null } }])
+      expect(m.published()).to.deep.equal([{ type: 'task-done', valid: true, body: { taskId: t.id, idSeed: t.idSeed } }])
     })
 
     // DESIGN.md step 5: "late duplicates are recorded and ignored" — also for an attempt whose
@@ -424,7 +427,7 @@ describe('node/tasks: TaskOrigin', function () {
       expect([rec.state, rec.executor, rec.output]).to.deep.equal(['succeeded', A, { words: 3 }])
       expect(rec.attemptsLog[0]).to.deep.include({ status: 'succeeded' })
       expect(m.events().map(e => [e.kind, e.from, e.to])).to.deep.equal([['result', 'offered', 'succeeded']])
-      expect(m.published().map(p => [p.type, p.body.state])).to.deep.equal([['task-done', 'succeeded']])
+      expect(m.published().map(p => [p.type, p.body.taskId])).to.deep.equal([['task-done', t.id]])
     })
   })
 
@@ -449,7 +452,7 @@ describe('node/tasks: TaskOrigin', function () {
       }
       const audit = await m.audit()
       expect(audit.map(e => [e.action, e.subject])).to.deep.equal([['task.finished', offered.id], ['task.finished', held.id]])
-      expect(m.published().map(p => [p.type, p.valid, p.body.taskId, p.body.state])).to.deep.equal([['task-done', true, offered.id, 'failed'], ['task-done', true, held.id, 'failed']])
+      expect(m.published().map(p => [p.type, p.valid, p.body.taskId])).to.deep.equal([['task-done', true, offered.id], ['task-done', true, held.id]])
       expect(m.events().map(e => [e.kind, e.details.reason])).to.deep.equal([['finished', 'deadline'], ['finished', 'deadline']])
       expect(await origin.result(ok(held), A)).to.deep.equal({ accepted: false, reason: 'duplicate: task already failed' })
     })
@@ -513,7 +516,7 @@ describe('node/tasks: TaskOrigin', function () {
       expect([rec.state, rec.completedAt]).to.deep.equal(['cancelled', clock.now])
       expect(await disk.onDisk(t.id)).to.deep.equal(rec)
       expect((await m.audit()).map(e => [e.action, e.actor])).to.deep.equal([['task.cancelled', SUBMITTER], ['task.finished', disk.signer.peerId]])
-      expect(m.published()).to.deep.equal([{ type: 'task-done', valid: true, body: { taskId: t.id, state: 'cancelled', executor: null } }])
+      expect(m.published()).to.deep.equal([{ type: 'task-done', valid: true, body: { taskId: t.id, idSeed: t.idSeed } }])
 
       clock.advance(300)
       const again = mark()

@@ -49,6 +49,7 @@ function sampleTask (now: number): TaskRecord {
   seq++
   return {
     id: `bafyreitask${String(seq).padStart(4, '0')}${'a'.repeat(20)}`,
+    idSeed: '0'.repeat(64),
     spec: {
       skill: { name: skillRelease.name, version: skillRelease.version, cid: skillRelease.cid, author: skillRelease.author },
       input: { text: 'one two three' },
