@@ -5,6 +5,8 @@ import { join } from 'node:path'
 import { createAuthorKey } from '../skills/keys.js'
 import { AAS_BIN, ChildNode, REPO, childEnv, type ChildNodeInfo } from './lib/child-node.js'
 import { bootstrapOf } from './lib/topology.js'
+import { LocalTeam } from './lib/team.js'
+import { loadCliKey } from '../node/cli/peer.js'
 
 /**
  * `npm run demo`: the whole system on one machine. Starts a 3-node mesh on loopback (real
@@ -58,12 +60,19 @@ async function main (): Promise<void> {
     const author = await createAuthorKey(keyFile)
     log(`author key ${author.publicKey} (${keyFile})`)
 
+    // one team, as "aas team init" and "aas team admit" make it: every node a member with every role
+    const team = await LocalTeam.create(join(root, 'team'), 'demo')
+    log(`team "demo" root key ${team.descriptor.rootKey} (${team.dir})`)
+    // your CLI key (made if you have none) is admitted as a publisher, so "aas task submit --node" works too
+    const cliCert = join(root, 'cli.cert')
+    await team.admitKey((await loadCliKey()).publicKey.raw, cliCert, ['publisher'])
     const infos: ChildNodeInfo[] = []
     const dial: string[] = []
     for (let i = 0; i < NODES; i++) {
+      const dataDir = join(root, `node-${i}`)
       const child = new ChildNode({
-        dataDir: join(root, `node-${i}`), listen: '/ip4/127.0.0.1/tcp/0', api: '127.0.0.1:0',
-        bootstrap: bootstrapOf(i).map(j => dial[j]), logLevel: 'warn', args: ['--trust-author', author.publicKey, '--slots', '2']
+        dataDir, listen: '/ip4/127.0.0.1/tcp/0', api: '127.0.0.1:0',
+        bootstrap: bootstrapOf(i).map(j => dial[j]), logLevel: 'warn', args: ['--trust-author', author.publicKey, '--slots', '2', ...await team.nodeArgs(dataDir)]
       })
       nodes.push(child)
       const info = await child.started()
@@ -116,7 +125,7 @@ async function main (): Promise<void> {
     log('The mesh keeps running. Try, in another terminal:')
     log(`  npx aas skill search --api ${infos[1].api}`)
     log(`  npx aas task submit --api ${infos[1].api} --skill ${sample.skill} --input '${JSON.stringify(sample.input).replace(/'/g, "'\\''")}' --wait`)
-    log(`  npx aas task submit --node ${dial[2]} --skill log-summary --input '{"log":"ERROR disk full\\nINFO ok\\n"}' --wait --json`)
+    log(`  npx aas task submit --node ${dial[2]} --cert ${cliCert} --skill log-summary --input '{"log":"ERROR disk full\\nINFO ok\\n"}' --wait --json`)
     log(`  npx aas task list --api ${infos[0].api}`)
     log(`  curl -s ${infos[0].api}/metrics | grep aas_task`)
     log('Stop it with Ctrl-C.')

@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { EXIT_USAGE, parseScriptArgs } from './lib/args.js'
 import { ChildNode, type ChildNodeInfo } from './lib/child-node.js'
 import { bootstrapOf } from './lib/topology.js'
+import { LocalTeam } from './lib/team.js'
 
 /**
  * `npm run mesh -- --nodes N [--base-port P] [--data-root DIR]`: a local mesh of N real AAS
@@ -101,19 +102,22 @@ async function main (argv: string[]): Promise<number> {
   // last resort if this process ends some other way: no node outlives it
   process.on('exit', () => { members.forEach(m => { m.child.kill() }) })
 
-  out(`mesh: starting ${n} node(s); data in ${root}${ownRoot ? ' (removed at exit)' : ''}`)
+  // one team for the whole mesh (kept in DATA-ROOT/team: its root key signs more certificates)
+  const team = await LocalTeam.create(join(root, 'team'), 'mesh')
+  out(`mesh: starting ${n} node(s) of team "mesh" (${join(root, 'team', 'team.json')}); data in ${root}${ownRoot ? ' (removed at exit)' : ''}`)
   const started: Array<Promise<string>> = []
   const startOne = async (i: number): Promise<string> => {
     const bootstrap = await Promise.all(bootstrapOf(i).map(async j => await started[j]))
     if (stopping) throw new Error('stopping')
     const port = opts.basePort == null ? 0 : opts.basePort + 2 * i
+    const teamArgs = await team.nodeArgs(join(root, `node-${i}`))
     const child = new ChildNode({
       dataDir: join(root, `node-${i}`),
       listen: `/ip4/127.0.0.1/tcp/${port}`,
       api: `127.0.0.1:${port === 0 ? 0 : port + 1}`,
       bootstrap,
       logLevel: opts.logLevel,
-      args: [...(opts.trustAuthor ?? []).flatMap(k => ['--trust-author', k]), ...(opts.slots != null ? ['--slots', String(opts.slots)] : [])]
+      args: [...(opts.trustAuthor ?? []).flatMap(k => ['--trust-author', k]), ...(opts.slots != null ? ['--slots', String(opts.slots)] : []), ...teamArgs]
     })
     const member: Member = { index: i, child }
     members.push(member)

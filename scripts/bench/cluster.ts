@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AasNode, resolveConfig } from '../../node/index.js'
 import { bootstrapOf } from '../lib/topology.js'
+import { LocalTeam } from '../lib/team.js'
 
 /**
  * N real AAS nodes in this process, for benchmarks: each an `AasNode` built from a resolved
@@ -27,6 +28,8 @@ export interface StartClusterOptions {
 
 export async function startCluster (opts: StartClusterOptions): Promise<Cluster> {
   const root = await mkdtemp(join(tmpdir(), 'aas-bench-'))
+  // one team, as an operator would set it up: every node admitted with every role
+  const team = await LocalTeam.create(join(root, 'team'), 'bench')
   const nodes: AasNode[] = new Array(opts.size)
   const stop = async (): Promise<void> => {
     await Promise.allSettled(nodes.filter(n => n != null).map(async n => { await n.stop() }))
@@ -38,7 +41,7 @@ export async function startCluster (opts: StartClusterOptions): Promise<Cluster>
     opts.signal?.throwIfAborted()
     const config = await resolveConfig({
       env: {}, // only what is set here: no AAS_* of the caller's shell
-      flags: { dataDir: join(root, `node-${i}`), listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', bootstrap, logLevel: 'silent' }
+      flags: { dataDir: join(root, `node-${i}`), listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', bootstrap, logLevel: 'silent', team: await team.nodeConfig(join(root, `node-${i}`)) }
     })
     const node = new AasNode({ config, processMetrics: false })
     nodes[i] = node

@@ -14,6 +14,7 @@ import { createAuthorKey } from '../../skills/keys.js'
 import { ChildNode, childEnv } from '../lib/child-node.js'
 import { measurePair } from './measure.js'
 import type { Benchmark, BenchContext, BenchResult } from './types.js'
+import { LocalTeam } from '../lib/team.js'
 
 /**
  * bundle-fetch: throughput of fetching a ~16 MiB bundle over `/aas/bundle/1.0.0` from a node
@@ -66,12 +67,13 @@ async function fetchBench (ctx: BenchContext): Promise<BenchResult> {
     const packed = await packSkill(skill)
     const release = await signRelease(author.privateKey, { name: 'big-data', version: '1.0.0', cid: packed.cid.toString(), size: packed.size, publishedAt: Date.now(), manifestDigest: manifestDigest(packed.manifest) })
 
-    provider = new ChildNode({ dataDir: join(root, 'provider'), listen: '/ip4/127.0.0.1/tcp/0', api: '127.0.0.1:0', bootstrap: [], logLevel: 'warn', args: ['--trust-author', author.publicKey, '--slots', '0'] })
+    const team = await LocalTeam.create(join(root, 'team'), 'bench')
+    provider = new ChildNode({ dataDir: join(root, 'provider'), listen: '/ip4/127.0.0.1/tcp/0', api: '127.0.0.1:0', bootstrap: [], logLevel: 'warn', args: ['--trust-author', author.publicKey, '--slots', '0', ...await team.nodeArgs(join(root, 'provider'))] })
     const info = await provider.started()
     const res = await fetch(`${info.api}/v1/skills/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ release, manifest: packed.manifest, bundle: Buffer.from(packed.bytes).toString('base64') }) })
     if (!res.ok) throw new Error(`publish to the provider failed: ${await res.text()}`)
 
-    const config = await resolveConfig({ env: {}, flags: { dataDir: join(root, 'fetcher'), listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', bootstrap: [info.addresses[0]], logLevel: 'silent', tasks: { slots: 0 }, trust: { authors: [author.publicKey] } } })
+    const config = await resolveConfig({ env: {}, flags: { dataDir: join(root, 'fetcher'), listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', bootstrap: [info.addresses[0]], logLevel: 'silent', tasks: { slots: 0 }, trust: { authors: [author.publicKey] }, team: await team.nodeConfig(join(root, 'fetcher')) } })
     fetcher = new AasNode({ config, processMetrics: false })
     await fetcher.start()
     const providerId = peerIdFromString(info.peerId)

@@ -10,6 +10,7 @@ import { AAS_BIN, ChildNode, childEnv, type ChildNodeInfo } from '../lib/child-n
 import { bootstrapOf } from '../lib/topology.js'
 import { median, percentile } from './stats.js'
 import type { Benchmark, BenchContext, BenchResult } from './types.js'
+import { LocalTeam } from '../lib/team.js'
 
 /**
  * task-throughput: 200 trivial tasks submitted to a 3-node mesh (real node processes, real
@@ -30,8 +31,10 @@ async function startMesh (root: string, size: number, author: string, slots: num
   const nodes: ChildNode[] = []
   const infos: ChildNodeInfo[] = []
   const dial: string[] = []
+  const team = await LocalTeam.create(join(root, `team-${size}`), 'bench')
   for (let i = 0; i < size; i++) {
-    const n = new ChildNode({ dataDir: join(root, `n${size}-${i}`), listen: '/ip4/127.0.0.1/tcp/0', api: '127.0.0.1:0', bootstrap: bootstrapOf(i).map(j => dial[j]), logLevel: 'warn', args: ['--trust-author', author, '--slots', String(slots)] })
+    const dataDir = join(root, `n${size}-${i}`)
+    const n = new ChildNode({ dataDir, listen: '/ip4/127.0.0.1/tcp/0', api: '127.0.0.1:0', bootstrap: bootstrapOf(i).map(j => dial[j]), logLevel: 'warn', args: ['--trust-author', author, '--slots', String(slots), ...await team.nodeArgs(dataDir)] })
     nodes.push(n)
     const info = await n.started()
     infos.push(info)

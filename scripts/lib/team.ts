@@ -35,9 +35,15 @@ export class LocalTeam {
    * the `aas node start` flags that put it in this team.
    */
   async nodeArgs (dataDir: string, roles: readonly Role[] = ROLES, ttlMs?: number): Promise<string[]> {
+    const t = await this.nodeConfig(dataDir, roles, ttlMs)
+    return ['--team', t.descriptor, '--cert', t.certificate]
+  }
+
+  /** The same as config `team` (for nodes built in-process). */
+  async nodeConfig (dataDir: string, roles: readonly Role[] = ROLES, ttlMs?: number): Promise<{ descriptor: string, certificate: string }> {
     await prepareDataDir(dataDir)
     const key = await loadOrCreateIdentity(dataDir)
-    const cert = await this.admitKey(key.publicKey.raw, join(dataDir, 'team.cert'), roles, ttlMs)
-    return ['--team', this.descriptorFile, '--cert', cert]
+    const certificate = await this.admitKey(key.publicKey.raw, join(dataDir, 'team.cert'), roles, ttlMs)
+    return { descriptor: this.descriptorFile, certificate }
   }
 }
