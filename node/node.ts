@@ -352,7 +352,9 @@ export class AasNode {
     } catch (err) {
       if (err instanceof MembershipError) {
         this.metrics.membershipRefusals.inc({ channel: 'release', reason: err.reason })
-        throw new GossipActionError(GossipAction.REJECT, err.reason as unknown as RejectCode, err.message)
+        // an author of a team this node does not trust is this node's policy, not the relayer's fault
+        const policy = err.reason === 'not-granted' || err.reason === 'unknown-team'
+        throw new GossipActionError(policy ? GossipAction.IGNORE : GossipAction.REJECT, err.reason as unknown as RejectCode, err.message)
       }
       throw err
     }

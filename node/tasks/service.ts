@@ -39,9 +39,10 @@ export function admitOffer (msg: ValidatedMessage<TaskOfferBody>, teamTopic: str
   const onTeamTopic = msg.topic != null && msg.topic === teamTopic
   if (body.scope === 'team' && !onTeamTopic) throw new GossipActionError(GossipAction.REJECT, RejectCode.WRONG_TOPIC, 'a team task is offered on its team topic only')
   if (body.scope === 'federation' && onTeamTopic) throw new GossipActionError(GossipAction.REJECT, RejectCode.WRONG_TOPIC, 'a federation task is offered on the federation topic')
-  if (m != null && !m.own && (body.scope !== 'federation' || !m.grants.includes('publish'))) {
-    throw new GossipActionError(GossipAction.REJECT, RejectCode.NOT_GRANTED, `partner team "${m.team.name}" may not offer tasks here`)
-  }
+  // a partner's federation offer is fine by its team's rules; whether it runs here is this
+  // node's grant: not granted is ignored (not forwarded), not held against the sender
+  if (m != null && !m.own && body.scope !== 'federation') throw new GossipActionError(GossipAction.REJECT, RejectCode.NOT_GRANTED, 'a team task is its own team\'s only')
+  if (m != null && !m.own && !m.grants.includes('publish')) throw new GossipActionError(GossipAction.IGNORE, RejectCode.NOT_GRANTED, `partner team "${m.team.name}" is not granted publish here`)
 }
 
 export class TaskService {

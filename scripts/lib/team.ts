@@ -30,6 +30,12 @@ export class LocalTeam {
     return out
   }
 
+  /** A certificate's bytes (what an envelope carries), for a key made in-process (raw peers in tests). */
+  async certificate (subject: Uint8Array, roles: readonly Role[] = ROLES, ttlMs = 365 * 86_400_000, now = Date.now()): Promise<Uint8Array> {
+    const file = await admit(await readTeamKey(this.keyFile), { team: this.descriptor.name, subject, roles: [...roles], notBefore: now - 60_000, expires: now + ttlMs })
+    return new Uint8Array(Buffer.from(file.certificate, 'base64url'))
+  }
+
   /**
    * Makes the node's identity in `dataDir` (as its first start would) and admits it; returns
    * the `aas node start` flags that put it in this team.

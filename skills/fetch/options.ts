@@ -27,11 +27,8 @@ export interface BundleServerOptions {
   requestTimeoutMs: number
   /** Called with the size of each bundle served in full (for metrics). */
   onServed?: (bytes: number) => void
-  /**
-   * Whether `peer` may open one more stream now: true, or why not (`rate-limited`, `not-member`),
-   * answered `{ok: false, error: WHY}` before the request is read.
-   */
-  admit?: (peer: string) => true | string
+  /** Whether `peer` may open one more stream now (the node's per-peer rate limit); refused: `{ok: false, error: 'rate-limited'}`. */
+  admit?: (peer: string) => boolean
 }
 
 export const defaultBundleServerOptions: Readonly<BundleServerOptions> = {

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
 import { encodeCanonical, sealEnvelope, decodeCanonical, Topics } from '../../../protocol/index.js'
 import { createRawPeer, type RawPeer } from '../../utils/raw-peer.js'
-import { startCliNode, getJson, waitFor, type CliNode } from '../../utils/cli-node.js'
+import { startCliNode, getJson, waitFor, testTeam, type CliNode } from '../../utils/cli-node.js'
 
 /**
  * A raw libp2p peer, not an AAS node, publishes every kind of bad message on the AAS hello
@@ -30,13 +30,16 @@ describe('adversarial gossip from a raw libp2p peer', function () {
   const metrics = async (): Promise<string> => await (await fetch(`${target.api}/metrics`)).text()
   const rawEntry = async (): Promise<any> => (await getJson(`${target.api}/v1/mesh`)).peers.find((p: any) => p.peerId === raw.peerId.toString())
   const publish = async (data: Uint8Array): Promise<void> => { await raw.services.pubsub.publish(topic, data) }
+  // the raw peer is a member gone bad: it holds a valid certificate of the nodes' team
+  let cert: Uint8Array
   const goodHello = async (seq: number, opts: { now?: number } = {}): Promise<Uint8Array> =>
-    await sealEnvelope(rawKey, 'hello', { seq, addrs: [], agent: 'raw' }, opts)
+    await sealEnvelope(rawKey, 'hello', { seq, addrs: [], agent: 'raw' }, { ...opts, cert })
 
   before(async () => {
     target = await startCliNode()
     honest = await startCliNode({ bootstrap: [target.addresses[0]] })
     rawKey = await generateKeyPair('Ed25519')
+    cert = await (await testTeam()).certificate(rawKey.publicKey.raw)
     raw = await createRawPeer(rawKey)
     raw.services.pubsub.subscribe(topic)
     await raw.dial(multiaddr(target.addresses[0]))
@@ -71,8 +74,8 @@ describe('adversarial gossip from a raw libp2p peer', function () {
       ['replay', replayed],
       ['stale', await goodHello(101, { now: Date.now() - 60 * 60_000 })],
       ['future', await goodHello(102, { now: Date.now() + 60 * 60_000 })],
-      ['schema', await sealEnvelope(rawKey, 'hello', { seq: -5, addrs: 'not-a-list', agent: 'raw' })],
-      ['sender-mismatch', await sealEnvelope(otherKey, 'hello', { seq: 103, addrs: [], agent: 'raw' })]
+      ['schema', await sealEnvelope(rawKey, 'hello', { seq: -5, addrs: 'not-a-list', agent: 'raw' }, { cert })],
+      ['sender-mismatch', await sealEnvelope(otherKey, 'hello', { seq: 103, addrs: [], agent: 'raw' }, { cert: await (await testTeam()).certificate(otherKey.publicKey.raw) })]
     ]
     for (const [, data] of cases) await publish(data)
 
