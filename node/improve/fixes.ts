@@ -12,9 +12,9 @@ import type { TaskEvent, TaskFix, TaskRecord } from '../tasks/index.js'
  * the skill's input schema). The fix is kept under the task's failure signature — skill name,
  * major version, the run's status and its error with the particulars (numbers, ids, quoted
  * values) taken out — so when the same failure comes back on a later task, the origin retries
- * it once with the fix before it asks a person. Each such retry is counted; a fix that fails
- * `maxFailures` times in a row is retired (audited) and not applied again. A later fix for
- * the same signature replaces it.
+ * it once with the fix before it asks a person. Each such retry is counted (one that ran out of
+ * time or memory says nothing of the fix); a fix that fails `maxFailures` times in a row is
+ * retired (audited) and not applied again. A later fix for the same signature replaces it.
  */
 export interface FixHint {
   signature: string
@@ -68,6 +68,9 @@ export function lastFailure (t: TaskRecord): string | undefined {
   const a = [...t.attemptsLog].reverse().find(x => x.status != null && x.status !== 'succeeded' && x.status !== 'lease-expired')
   return a == null ? undefined : failureSignature(t.spec.skill, a.status!, a.error)
 }
+
+/** How a retry may end that says nothing of the fix: the executor's limits ran out. */
+const NOT_THE_FIX = new Set(['timeout', 'oom', 'killed'])
 
 const key = (signature: string): string => `f!${createHash('sha256').update(signature).digest('hex')}`
 
@@ -125,7 +128,7 @@ export class FixHints {
     }
     if (e.kind === 'result' && t.fix != null && e.details.attempt === t.fix.attempt) {
       const h = this.hints.get(t.fix.signature)
-      if (h == null || h.review !== t.fix.review) return
+      if (h == null || h.review !== t.fix.review || NOT_THE_FIX.has(String(e.details.status))) return
       const worked = e.details.status === 'succeeded'
       h.applied++
       if (worked) { h.succeeded++; h.failedInARow = 0 } else { h.failed++; h.failedInARow++ }

@@ -84,7 +84,7 @@ export class SkillService {
     this.fetcher = new BundleFetcher(c, { maxBytes: init.maxBundleBytes, timeoutMs: init.fetchTimeoutMs, stallMs: init.fetchStallMs })
     this.server = new BundleServer(c, {
       onServed: (n) => { c.metrics.skillServedBytes.inc(n) },
-      admit: (peer: string) => (c.isMember?.(peer) ?? true) && (c.streams?.admit(Protocols.bundle, peer) ?? true)
+      admit: (peer: string) => !(c.isMember?.(peer) ?? true) ? 'not-member' : (c.streams?.admit(Protocols.bundle, peer) ?? true) || 'rate-limited'
     })
   }
 

@@ -10,5 +10,6 @@ export const benchmarks: Benchmark[] = [
   (await import('./sandbox-start.js')).default,
   (await import('./fetch.js')).default,
   (await import('./tasks.js')).default,
-  (await import('./audit.js')).default
+  (await import('./audit.js')).default,
+  (await import('./improver.js')).default
 ]

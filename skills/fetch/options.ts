@@ -27,8 +27,11 @@ export interface BundleServerOptions {
   requestTimeoutMs: number
   /** Called with the size of each bundle served in full (for metrics). */
   onServed?: (bytes: number) => void
-  /** Whether `peer` may open one more stream now (the node's per-peer rate limit); refused: `{ok: false, error: 'rate-limited'}`. */
-  admit?: (peer: string) => boolean
+  /**
+   * Whether `peer` may open one more stream now: true, or why not (`rate-limited`, `not-member`),
+   * answered `{ok: false, error: WHY}` before the request is read.
+   */
+  admit?: (peer: string) => true | string
 }
 
 export const defaultBundleServerOptions: Readonly<BundleServerOptions> = {

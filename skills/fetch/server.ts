@@ -8,7 +8,7 @@ import type { BundleSource, FetchHost } from './types.js'
  * The serving side of `/aas/bundle/1.0.0`: answers a `{cid}` request with `{ok: true, size}`
  * and the blob's frames, read from disk while they are sent (and hashed on the way: the
  * fetcher verifies them too), or with `{ok: false, error: 'not-found' | 'bad-request'}`; a
- * stream over its peer's rate (`admit`) gets `{ok: false, error: 'rate-limited'}`, its request unread.
+ * stream `admit` refuses gets `{ok: false, error: WHY}` (`rate-limited`, …), its request unread.
  */
 export interface BundleServerComponents {
   host: Pick<FetchHost, 'handle' | 'unhandle'>
@@ -25,8 +25,9 @@ export class BundleServer {
 
   async start (): Promise<void> {
     await this.c.host.handle(Protocols.bundle, ({ stream, connection }) => {
-      if (this.options.admit?.(connection.remotePeer.toString()) === false) {
-        void refuse(stream)
+      const admitted = this.options.admit?.(connection.remotePeer.toString()) ?? true
+      if (admitted !== true) {
+        void refuse(stream, admitted)
         return
       }
       void this.serve(stream).catch((err) => { stream.abort(err) })
@@ -64,10 +65,10 @@ export class BundleServer {
 }
 
 /** One refusal frame, then the stream ends; a peer that does not read it within a second is cut off. */
-async function refuse (stream: Stream): Promise<void> {
+async function refuse (stream: Stream, error: string): Promise<void> {
   const timer = setTimeout(() => { stream.abort(new Error('refused')) }, 1000)
   try {
-    await stream.sink([lp.encode.single(encodeCanonical({ ok: false, error: 'rate-limited' }))])
+    await stream.sink([lp.encode.single(encodeCanonical({ ok: false, error }))])
     // the request stays unread: drop it rather than hold the stream open for the peer
     await stream.closeRead()
   } catch (err) {

@@ -67,8 +67,8 @@ export function afterFailedAttempt (t: TaskRecord, f: Failure, ctx: FailureConte
     return {
       to: 'offered',
       edit: (x) => {
+        // the executors that failed earlier attempts stay excluded; the one that ran into the fixed failure did nothing wrong
         x.fix = applied
-        x.exclude = []
         x.deadline = Math.max(x.deadline, now + t.spec.timeoutS * 1000)
         nextOffer(x, t, now)
       },

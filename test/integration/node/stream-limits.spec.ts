@@ -70,20 +70,39 @@ describe('per-peer stream limits against a raw libp2p peer', function () {
     const other = await flood(honest, Protocols.taskSubmit, 1, { not: 'an envelope' })
     expect(other[0]?.code).to.not.equal('ERR_RATE_LIMITED')
     expect((await getJson(`${node.api}/v1/node`)).peerId).to.equal(node.peerId)
-
-    // audited once for the window (the rest are summed when it ends), as other refusals are
-    const entry = await waitFor(async () => (await getJson(`${node.api}/v1/audit?limit=1000`)).entries
-      .find((e: any) => e.action === 'message.rejected' && e.subject === raw.peerId.toString() && e.details?.reason === 'rate-limited'), 'the refusal\'s audit entry')
-    expect(entry.details.channel).to.equal(Protocols.taskSubmit)
   })
 
-  it('refuses bundle requests past the burst the same way', async () => {
-    const n = defaultStreamLimits[Protocols.bundle].burst + 20
-    const answers = await flood(raw, Protocols.bundle, n, { cid: 'bafynotthere' })
-    const limited = answers.filter(a => a?.error === 'rate-limited')
-    expect(limited.length).to.be.at.least(1)
-    expect(answers.filter(a => a?.error === 'not-found').length).to.be.at.least(defaultStreamLimits[Protocols.bundle].burst)
-    const metrics = await (await fetch(`${node.api}/metrics`)).text()
-    expect(refusals(metrics, Protocols.bundle)).to.equal(limited.length)
+  it('ends index-sync streams past the burst, counts them and audits the sender', async () => {
+    // a peer of its own: the audit keeps one entry per sender a minute (the first refusal), and
+    // the submissions above were refused for what they said before any was over the rate
+    const prober = await createRawPeer(await generateKeyPair('Ed25519'))
+    try {
+      await prober.dial(multiaddr(node.addresses[0]))
+      const { burst } = defaultStreamLimits[Protocols.releases]
+      /** One sync: true when the node sent its (here empty) index and ended, false when it cut the stream. */
+      const sync = async (): Promise<boolean> => {
+        const stream = await prober.dialProtocol(peerIdFromString(node.peerId), Protocols.releases, { signal: AbortSignal.timeout(30_000) })
+        try {
+          await stream.closeWrite()
+          for await (const _ of stream.source) { /* entries, if any */ }
+          return true
+        } catch {
+          return false
+        }
+      }
+      const ended: boolean[] = []
+      for (let i = 0; i < burst + 10; i++) ended.push(await sync())
+      expect(ended.slice(0, burst)).to.deep.equal(Array(burst).fill(true))
+      const cut = ended.filter(ok => !ok).length
+      expect(cut).to.be.at.least(1)
+      const metrics = await (await fetch(`${node.api}/metrics`)).text()
+      expect(refusals(metrics, Protocols.releases)).to.equal(cut)
+
+      const entry = await waitFor(async () => (await getJson(`${node.api}/v1/audit?limit=1000`)).entries
+        .find((e: any) => e.action === 'message.rejected' && e.subject === prober.peerId.toString()), 'the refusal\'s audit entry')
+      expect(entry.details).to.include({ reason: 'rate-limited', channel: Protocols.releases })
+    } finally {
+      await prober.stop()
+    }
   })
 })
