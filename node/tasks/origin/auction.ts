@@ -6,9 +6,12 @@ import type { OriginContext } from './context.js'
 
 /**
  * The bid window (DESIGN.md "Task lifecycle" step 3): executors send bids over a stream; the
- * first bid opens a short window, and when it closes the best bid wins — the skill already
- * cached, then most free slots, then least load; ties broken by a hash of task and peer, so
- * every run picks the same. The winner gets the input and a lease; the others hear why not.
+ * first bid opens a short window, and when it closes the best bid wins. Bids are judged by
+ * what the origin knows of the bidder, not by what the bid claims (free slots, cache, load are
+ * the bidder's word, and an outsider or a greedy member would inflate them): the bidder that
+ * holds fewest of this origin's open tasks now wins; ties broken by a hash of task and peer, so
+ * every run picks the same. The SelfImprover's routing applies after. The winner gets the
+ * input and a lease; the others hear why not.
  */
 export type ClaimAnswer = { won: true, input: unknown, leaseUntil: number, deadline: number, skill: TaskSkillRef, resources: TaskResources } | { won: false, reason: string }
 type TaskResources = TaskRecord['spec']['resources']
@@ -53,7 +56,7 @@ export class Auction {
       for (const b of w.bids) b.answer({ won: false, reason: 'no longer offered' })
       return
     }
-    const ranked = rankBids(id, w.bids)
+    const ranked = rankBids(id, w.bids, heldTasks(this.ctx.store.open.values()))
     // the SelfImprover may prefer an executor with a better record on this skill
     const routed = this.ctx.improver?.route?.(t.spec.skill.name, ranked.map(b => b.from))
     const best = ranked[routed?.index ?? 0]
@@ -104,14 +107,20 @@ export class Auction {
   }
 }
 
-/** Bids best first: the skill already cached, then most free slots, then least load; ties by a hash. */
-export function rankBids<B extends { from: string, claim: TaskClaimBody }> (taskId: string, bids: B[]): B[] {
-  const score = (b: B): number => (b.claim.cached ? 100 : 0) + Math.min(b.claim.freeSlots, 16) - b.claim.load
+/** How many open tasks each executor holds now (assigned to it), from the origin's own records. */
+export function heldTasks (open: Iterable<Pick<TaskRecord, 'state' | 'executor'>>): Map<string, number> {
+  const held = new Map<string, number>()
+  for (const t of open) if (t.state === 'assigned' && t.executor != null) held.set(t.executor, (held.get(t.executor) ?? 0) + 1)
+  return held
+}
+
+/** Bids best first: the bidder holding fewest of this origin's tasks; ties by a hash. The claims do not count. */
+export function rankBids<B extends { from: string }> (taskId: string, bids: B[], held: ReadonlyMap<string, number> = new Map()): B[] {
   const tie = (peer: string): string => createHash('sha256').update(`${taskId}/${peer}`).digest('hex')
-  return [...bids].sort((a, b) => score(b) - score(a) || tie(a.from).localeCompare(tie(b.from)))
+  return [...bids].sort((a, b) => (held.get(a.from) ?? 0) - (held.get(b.from) ?? 0) || tie(a.from).localeCompare(tie(b.from)))
 }
 
 /** The best bid. */
-export function pickBid<B extends { from: string, claim: TaskClaimBody }> (taskId: string, bids: B[]): B {
-  return rankBids(taskId, bids)[0]
+export function pickBid<B extends { from: string }> (taskId: string, bids: B[], held?: ReadonlyMap<string, number>): B {
+  return rankBids(taskId, bids, held)[0]
 }

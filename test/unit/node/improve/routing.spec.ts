@@ -75,15 +75,20 @@ describe('node/improve: routing by recent success', function () {
 
     afterEach(() => { origin.stop() })
 
-    /** A task with A bidding better (skill cached) than B, both in one window: who gets it. */
+    /**
+     * A task with A the better bidder than B, both in one window: who gets it. The origin judges
+     * bidders by what it knows (tasks they hold), so B first takes one more task alone.
+     */
     async function auction (): Promise<TaskRecord> {
+      const claim = (t: TaskRecord): TaskClaimBody => ({ taskId: t.id, attempt: 1, freeSlots: 1, cached: false, load: 0 })
+      const before = await origin.submit({ skill: SKILL_NAME, input: { text: 'held' } }, SUBMITTER)
+      expect((await origin.claim(claim(before), B)).won).to.equal(true)
       const t = await origin.submit({ skill: SKILL_NAME, input: { text: 'a b' } }, SUBMITTER)
-      const claim = (cached: boolean): TaskClaimBody => ({ taskId: t.id, attempt: 1, freeSlots: 1, cached, load: 0 })
-      await Promise.all([origin.claim(claim(true), A), origin.claim(claim(false), B)])
+      await Promise.all([origin.claim(claim(t), A), origin.claim(claim(t), B)])
       return (await origin.get(t.id))!
     }
 
-    it('with no record, the better bid wins and nothing is learned', async () => {
+    it('with no record, the better bidder (fewer tasks held) wins and nothing is learned', async () => {
       const t = await auction()
       expect(t.executor).to.equal(A)
       expect(t.history.some(h => h.learned != null)).to.equal(false)
@@ -103,7 +108,7 @@ describe('node/improve: routing by recent success', function () {
       expect(entry?.details).to.deep.include({ executor: B, routed: true })
     })
 
-    it('records as good as each other: the bids decide; routing off: the bids decide', async () => {
+    it('records as good as each other: the auction decides; routing off: the auction decides', async () => {
       for (let i = 0; i < 8; i++) { records.listener(result(A, 'succeeded')); records.listener(result(B, 'succeeded')) }
       expect((await auction()).executor).to.equal(A)
       for (let i = 0; i < 8; i++) records.listener(result(A, 'failed'))

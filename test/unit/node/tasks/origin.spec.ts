@@ -168,15 +168,19 @@ describe('node/tasks: TaskOrigin', function () {
   // --- bids ----------------------------------------------------------------------------------------
 
   describe('bids', () => {
-    it('the best bid wins when the window closes (cached beats free slots); the others hear why; the assignment is gossiped', async () => {
+    it('an inflated claim does not win against a bidder with fewer assigned tasks; the others hear why; the assignment is gossiped', async () => {
       await boot({ bidWindowMs: 5 })
+      // A and C each hold one of this origin's tasks already; B holds none
+      await assigned(A)
+      await assigned(C)
       const t = await submit()
       clock.advance(40)
       const m = mark()
+      const inflated = { freeSlots: 10_000, cached: true, load: 0 }
       const [a, b, c] = await Promise.all([
-        origin.claim(bid(t, { freeSlots: 8 }), A),
-        origin.claim(bid(t, { cached: true, freeSlots: 1, load: 0.5 }), B),
-        origin.claim(bid(t, { freeSlots: 16 }), C)
+        origin.claim(bid(t, inflated), A),
+        origin.claim(bid(t, { cached: false, freeSlots: 0, load: 10 }), B),
+        origin.claim(bid(t, inflated), C)
       ])
       expect(b).to.deep.equal({ won: true, input: t.spec.input, leaseUntil: clock.now + LEASE, deadline: t.deadline, skill: t.spec.skill, resources: t.spec.resources })
       expect(a).to.deep.equal({ won: false, reason: 'another executor won' })
@@ -196,14 +200,23 @@ describe('node/tasks: TaskOrigin', function () {
       expect(audit[0].details).to.include({ executor: B, bids: 3, leaseUntil: clock.now + LEASE })
       expect(m.published()).to.deep.equal([{ type: 'task-assign', valid: true, body: { taskId: t.id, idSeed: t.idSeed, attempt: 1, executor: B, leaseUntil: clock.now + LEASE } }])
       expect(m.events().map(e => [e.kind, e.from, e.to])).to.deep.equal([['assigned', 'offered', 'assigned']])
+
+      // once B holds one too, all three hold one each: the hash decides, not the claims
+      const t2 = await submit()
+      const answers = await Promise.all([origin.claim(bid(t2, inflated), A), origin.claim(bid(t2), B), origin.claim(bid(t2, inflated), C)])
+      const winner = [A, B, C][answers.findIndex(x => x.won)]
+      expect(winner).to.equal(pickBid(t2.id, [{ from: A }, { from: B }, { from: C }]).from)
     })
 
-    it('pickBid: cached, then most free slots, then least load; a tie goes the same way whatever the order', () => {
-      const b = (from: string, claim: Partial<TaskClaimBody>): { from: string, claim: TaskClaimBody } => ({ from, claim: { taskId: 'x', attempt: 1, freeSlots: 1, cached: false, load: 0, ...claim } })
-      expect(pickBid('x', [b('a', { freeSlots: 16 }), b('b', { cached: true })]).from).to.equal('b')
-      expect(pickBid('x', [b('a', { freeSlots: 2 }), b('b', { freeSlots: 3 })]).from).to.equal('b')
-      expect(pickBid('x', [b('a', { freeSlots: 2, load: 1 }), b('b', { freeSlots: 2, load: 0 })]).from).to.equal('b')
-      const tie = [b('p', {}), b('q', {}), b('r', {})]
+    it('pickBid: fewest tasks held first, whatever the bids claim; a tie goes the same way whatever the order', () => {
+      const b = (from: string, claim: Partial<TaskClaimBody> = {}): { from: string, claim: TaskClaimBody } => ({ from, claim: { taskId: 'x', attempt: 1, freeSlots: 1, cached: false, load: 0, ...claim } })
+      const held = new Map([['a', 2], ['b', 1]])
+      expect(pickBid('x', [b('a', { freeSlots: 10_000, cached: true }), b('b', { load: 10 })], held).from).to.equal('b')
+      expect(pickBid('x', [b('a'), b('b'), b('c', { freeSlots: 0, load: 10 })], held).from).to.equal('c')
+      // the claims alone change nothing: the same bidders with other claims, the same winner
+      const plain = pickBid('x', [b('p'), b('q')]).from
+      expect(pickBid('x', [b('p', { cached: plain !== 'p', freeSlots: plain !== 'p' ? 10_000 : 0 }), b('q', { cached: plain !== 'q', freeSlots: plain !== 'q' ? 10_000 : 0 })]).from).to.equal(plain)
+      const tie = [b('p'), b('q'), b('r')]
       const first = pickBid('x', tie).from
       expect(pickBid('x', [...tie].reverse()).from).to.equal(first)
     })
