@@ -183,6 +183,8 @@ export class AasNode {
       maxConnections: config.mesh.maxConnections,
       maxGossipFrameBytes: defaultMaxGossipFrameBytes,
       dialTimeoutMs: config.mesh.dialTimeoutS * 1000,
+      // a revoked key's connections are dropped (team service) and stay dropped
+      denyPeer: (peer) => this.membership.isRevokedPeer(peer),
       ...(this.processMetrics ? { metrics: { registry: this.metrics.registry, statfsLocation: config.dataDir } } : {})
     })
     // streams a second per peer on every request/response protocol, before any part serves one

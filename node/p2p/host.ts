@@ -9,7 +9,7 @@ import { gossipsub, type GossipsubEvents } from '@chainsafe/libp2p-gossipsub'
 import { createPeerScoreParams, type PeerScoreParams, type TopicScoreParams } from '@chainsafe/libp2p-gossipsub/score'
 import { multiaddr } from '@multiformats/multiaddr'
 import { prometheusMetrics, type PrometheusMetricsComponents } from '@libp2p/prometheus-metrics'
-import type { PrivateKey, PeerDiscovery, ComponentLogger, PubSub, Metrics as Libp2pMetrics } from '@libp2p/interface'
+import type { ConnectionGater, PeerId, PrivateKey, PeerDiscovery, ComponentLogger, PubSub, Metrics as Libp2pMetrics } from '@libp2p/interface'
 import type { Registry } from 'prom-client'
 
 /**
@@ -41,6 +41,11 @@ export interface HostInit {
    * module-wide map, so two hosts in one process would share them.
    */
   metrics?: { registry: Registry, statfsLocation: string }
+  /**
+   * Peers this host neither dials nor keeps a connection from (revoked team keys): asked when
+   * a dial starts and once a connection's peer id is known, so a revoked peer's hang-up stays.
+   */
+  denyPeer?: (peerId: string) => boolean
 }
 
 export const defaultMaxGossipFrameBytes = 1024 * 1024
@@ -97,6 +102,11 @@ function renamingMetrics (factory: (components: PrometheusMetricsComponents) => 
   }
 }
 
+function peerGater (deny: (peerId: string) => boolean): ConnectionGater {
+  const denied = (peer: PeerId): boolean => deny(peer.toString())
+  return { denyDialPeer: denied, denyInboundEncryptedConnection: denied, denyOutboundEncryptedConnection: denied }
+}
+
 export async function createHost (init: HostInit): Promise<Host> {
   // @libp2p/bootstrap needs /p2p/<peerId> in each address; the mesh keeper dials the others.
   const withPeerId = init.bootstrap.filter(a => multiaddr(a).getPeerId() != null)
@@ -112,6 +122,7 @@ export async function createHost (init: HostInit): Promise<Host> {
     streamMuxers: [yamux()],
     peerDiscovery,
     connectionManager: { maxConnections: init.maxConnections, dialTimeout: init.dialTimeoutMs },
+    ...(init.denyPeer != null ? { connectionGater: peerGater(init.denyPeer) } : {}),
     ...(init.logger != null ? { logger: init.logger } : {}),
     ...(init.metrics != null
       ? {

@@ -62,8 +62,12 @@ export class Outsider {
 
   /** One signed request over a stream protocol; the node's answer, decoded. */
   async call (nodePeerId: string, protocol: string, type: string, body: unknown): Promise<any> {
-    const answer = await rpcCall(this.peer, peerIdFromString(nodePeerId), protocol, await this.seal(type, body), { maxResponseBytes: 4 * 1024 * 1024, timeoutMs: 30_000 })
-    return decodeCanonical(answer)
+    return await this.send(nodePeerId, protocol, await this.seal(type, body))
+  }
+
+  /** Sends `envelope` (signed by anyone) over a stream protocol from this peer: a relayed request. */
+  async send (nodePeerId: string, protocol: string, envelope: Uint8Array): Promise<any> {
+    return decodeCanonical(await rpcCall(this.peer, peerIdFromString(nodePeerId), protocol, envelope, { maxResponseBytes: 4 * 1024 * 1024, timeoutMs: 30_000 }))
   }
 
   /** Serves a stream protocol with `answer` (an outsider posing as an origin). */
