@@ -73,7 +73,7 @@ describe('aas audit: verify, tail, export and checkpoint on a real node', functi
     cpFile = join(dir.path, 'checkpoint.json')
     finalCpFile = join(dir.path, 'final-checkpoint.json')
     for (let run = 1; run <= 3; run++) {
-      const node = await startCliNode({ dataDir: data })
+      const node = await startCliNode({ dataDir: data, team: null }) // a lone node: a team of one (its entries are counted exactly)
       peerId = node.peerId
       if (run === 3) {
         const c = await runCli(['audit', 'checkpoint', '--data', data, '--out', cpFile, '--json'])
@@ -238,7 +238,7 @@ describe('aas audit: verify, tail, export and checkpoint on a real node', functi
     beforeEach(async () => {
       copy = join(dir.path, `data-running-${Date.now()}`)
       await copyTree(data, copy, { recursive: true })
-      node = await startCliNode({ dataDir: copy })
+      node = await startCliNode({ dataDir: copy, team: null })
     })
     afterEach(async () => { await node.stop() })
 

@@ -14,7 +14,7 @@ import {
 } from '../../../protocol/index.js'
 import { packSkill, rmTree, type PackedBundle } from '../../../skills/bundle/index.js'
 import { createRawPeer, type RawPeer } from '../../utils/raw-peer.js'
-import { startCliNode, getJson, waitFor, tempDir, type CliNode } from '../../utils/cli-node.js'
+import { startCliNode, getJson, waitFor, tempDir, testTeam, type CliNode } from '../../utils/cli-node.js'
 
 /**
  * A hostile provider. A raw libp2p peer M (not an AAS node) announces real, author-signed
@@ -59,6 +59,7 @@ describe('skill fetch from a malicious provider, and bad release gossip', functi
   let tmp: { path: string, remove: () => Promise<void> }
   let h: CliNode
   let g: CliNode
+  let mCert: Uint8Array
   let m: RawPeer
   let mKey: PrivateKey
   let author: PrivateKey
@@ -94,7 +95,7 @@ describe('skill fetch from a malicious provider, and bad release gossip', functi
 
   /** M gossips a skill-release envelope it signed; returns the envelope bytes. */
   async function announce (body: SkillReleaseBody): Promise<Uint8Array> {
-    const bytes = await sealEnvelope(mKey, 'skill-release', body)
+    const bytes = await sealEnvelope(mKey, 'skill-release', body, { cert: mCert })
     await m.services.pubsub.publish(Topics.skills, bytes)
     return bytes
   }
@@ -190,6 +191,8 @@ describe('skill fetch from a malicious provider, and bad release gossip', functi
     h = await startCliNode({ dataDir: join(tmp.path, 'h'), args: ['--config', config, '--trust-author', authorText] })
 
     mKey = await generateKeyPair('Ed25519')
+    // M is a member gone bad: the team admitted it, so H asks it for bundles like any member
+    mCert = await (await testTeam()).certificate(mKey.publicKey.raw)
     m = await createRawPeer(mKey)
     await m.handle(Protocols.bundle, ({ stream }) => {
       void serveEvil(stream).catch((err) => { stream.abort(err) })
@@ -197,6 +200,14 @@ describe('skill fetch from a malicious provider, and bad release gossip', functi
     m.services.pubsub.subscribe(Topics.skills)
     await m.dial(multiaddr(h.addresses[0]))
     await waitFor(() => m.services.pubsub.getSubscribers(Topics.skills).some(p => p.toString() === h.peerId), 'H to subscribe to the skills topic', 10_000)
+    // and it says hello, as a member does: H knows it from then on
+    m.services.pubsub.subscribe(Topics.hello)
+    await waitFor(() => m.services.pubsub.getSubscribers(Topics.hello).some(p => p.toString() === h.peerId), 'H to subscribe to hello', 10_000)
+    let seq = 0
+    await waitFor(async () => {
+      await m.services.pubsub.publish(Topics.hello, await sealEnvelope(mKey, 'hello', { seq: ++seq, addrs: [], agent: 'evil' }, { cert: mCert }))
+      return (await getJson(`${h.api}/v1/mesh`)).peers.some((p: any) => p.peerId === m.peerId.toString())
+    }, 'H to know M from its hello', 10_000, 500)
 
     // the honest provider: trusts the same author, connected to H
     g = await startCliNode({ dataDir: join(tmp.path, 'g'), bootstrap: [h.addresses[0]], args: ['--trust-author', authorText] })
