@@ -43,7 +43,7 @@ const mean = (xs: number[]): number => xs.length === 0 ? 0 : xs.reduce((a, b) =>
 
 interface Planned { kind: Kind, skill: string, input: Record<string, unknown> }
 interface Outcome { kind: Kind, state: string, escalated: boolean, attempts: number, ms: number, learned: string[] }
-interface RoundStats { escalated: number, retries: number, meanMs: number, learned: Record<string, number>, tasks: number }
+interface RoundStats { escalated: number, retries: number, meanMs: number, learned: Record<string, number>, tasks: number, byKind: Record<string, number> }
 
 const SKILLS: Record<string, { version: string, py: string, input: object, output: object, timeoutS: number }> = {
   'imp-count': {
@@ -299,12 +299,15 @@ async function outcomes (api: string, planned: Map<string, Planned>): Promise<Ou
 function stats (out: Outcome[]): RoundStats {
   const learned: Record<string, number> = {}
   for (const o of out) for (const r of o.learned) learned[r] = (learned[r] ?? 0) + 1
+  const byKind: Record<string, number> = {}
+  for (const o of out) if (o.escalated) byKind[o.kind] = (byKind[o.kind] ?? 0) + 1
   return {
     tasks: out.length,
     escalated: out.filter(o => o.escalated).length / out.length,
     retries: out.reduce((n, o) => n + Math.max(0, o.attempts - 1), 0) / out.length,
     meanMs: mean(out.map(o => o.ms)),
-    learned
+    learned,
+    byKind
   }
 }
 
@@ -328,7 +331,8 @@ async function runMode (root: string, mode: 'on' | 'off', key: Awaited<ReturnTyp
       const s = stats(await outcomes(api, planned))
       rounds.push(s)
       const learned = Object.entries(s.learned).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'
-      ctx.log(`improver ${mode} round ${r}: escalated ${(s.escalated * 100).toFixed(0)}% (${reviewed} reviewed), retries/task ${s.retries.toFixed(2)}, mean time to result ${(s.meanMs / 1000).toFixed(1)} s; learned: ${learned}; ${((performance.now() - t0) / 1000).toFixed(0)} s`)
+      const why = Object.entries(s.byKind).map(([k, v]) => `${k} ${v}`).join(', ')
+      ctx.log(`improver ${mode} round ${r}: escalated ${(s.escalated * 100).toFixed(0)}% (${reviewed} reviewed${why !== '' ? `: ${why}` : ''}), retries/task ${s.retries.toFixed(2)}, mean time to result ${(s.meanMs / 1000).toFixed(1)} s; learned: ${learned}; ${((performance.now() - t0) / 1000).toFixed(0)} s`)
     }
     return rounds
   } finally {
