@@ -47,7 +47,8 @@ export class Outsider {
   /** Dials a node and subscribes to `topics`, waiting until the node is seen on the first one. */
   async join (address: string, nodePeerId: string, topics: string[]): Promise<void> {
     for (const t of topics) this.peer.services.pubsub.subscribe(t)
-    await this.peer.dial(multiaddr(address))
+    // libp2p refuses inbound connections from one address past a few a second: dial again, as an attacker would
+    await waitFor(async () => await this.peer.dial(multiaddr(address)).then(() => true, () => false), `${this.peerId} connected to ${nodePeerId}`, 15_000, 300)
     await waitFor(() => this.peer.services.pubsub.getSubscribers(topics[0]).some(p => p.toString() === nodePeerId), `${nodePeerId} on ${topics[0]} as seen by ${this.peerId}`, 15_000, 50)
   }
 

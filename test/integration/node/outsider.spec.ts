@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { expect } from 'chai'
@@ -309,5 +310,30 @@ describe('an outsider on the mesh while a team works (issue 9)', function () {
     // and none of the bids M received was for its ten-year offer
     expect(mBids.length).to.be.at.least(1)
     expect(mBids.every(id => id === taskId), `bids: ${mBids.join(', ')}`).to.equal(true)
+  })
+
+  it('every refusal is in A\'s audit trail once A stops (aas audit export): first ones and the summed rest, per sender', async function () {
+    this.timeout(120_000)
+    const text = await metricsOf(a.api)
+    const refusedFor = (reason: string): number => metricSum(text, 'aas_membership_refusals_total', { reason })
+    expect(await a.stop()).to.equal(0)
+    const file = join(tmp.path, 'a-audit.jsonl')
+    const r = await runCli(['audit', 'export', '--data', a.dataDir, '--out', file, '--json'], { timeoutMs: 60_000 })
+    expect(r.code, r.stderr).to.equal(0)
+    const entries = (await readFile(file, 'utf8')).trim().split('\n').map(l => JSON.parse(l)).filter(e => e.action === 'message.rejected')
+    /** Refusals audited for `p`: reason → count (a first entry counts one, a summary its counts). */
+    const audited = (p: Outsider): Record<string, number> => {
+      const out: Record<string, number> = {}
+      for (const e of entries.filter(e => e.subject === p.peerId)) {
+        const counts: Record<string, number> = e.details.summary === true ? e.details.counts : { [e.details.reason]: 1 }
+        for (const [reason, n] of Object.entries(counts)) out[reason] = (out[reason] ?? 0) + n
+      }
+      return out
+    }
+    // O2 and X alone were refused for their reasons: every one of those refusals is audited under their names
+    expect(audited(o2)).to.deep.equal({ 'unknown-team': refusedFor('unknown-team') })
+    expect(audited(x)).to.deep.equal({ 'expired-certificate': refusedFor('expired-certificate') })
+    expect(audited(m)).to.deep.equal({ 'not-origin': refusedFor('not-origin') })
+    expect(audited(o1)['no-certificate'], 'O1: gossip, bids, submission, status reads').to.be.at.least(4 + 1 + 1 + 1)
   })
 })
