@@ -102,6 +102,8 @@ export class AasNode {
   executor!: TaskExecutor
   tasks!: TaskService
   membership!: Membership
+  /** The team this node started in, with its roles (null: a team of one). */
+  teamInfo: { name: string, roles: string[], expires: string } | null = null
   team!: TeamService
   private startedAt = 0
   /** One node in this process: Node.js and libp2p metrics are its to export. */
@@ -139,6 +141,7 @@ export class AasNode {
 
     this.privateKey = await loadOrCreateIdentity(config.dataDir)
     const joined = await joinTeam(config, this.privateKey.publicKey.raw)
+    this.teamInfo = joined != null ? { name: joined.team.name, roles: joined.cert.roles, expires: new Date(joined.cert.expires).toISOString() } : null
     this.signer = new Signer(this.privateKey, joined != null ? { cert: joined.bytes } : {})
     this.membership = new Membership({
       self: this.privateKey.publicKey.raw,

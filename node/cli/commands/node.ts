@@ -66,6 +66,9 @@ export function registerNode (program: Command): void {
         `AAS node ${runtime.peerId} started`,
         ...runtime.addresses.map(a => `  listening ${a}`),
         `  API ${runtime.api}  (metrics: ${runtime.api}/metrics)`,
+        aas.teamInfo != null
+          ? `  team "${aas.teamInfo.name}" as ${aas.teamInfo.roles.join(', ')} until ${aas.teamInfo.expires}`
+          : '  no team: a team of one, which accepts nothing from peers (join one with --team and --cert)',
         '  stop with Ctrl-C'
       ].join('\n'))
       await new Promise<void>((resolve) => {
