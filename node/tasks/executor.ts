@@ -1,6 +1,6 @@
 import { decodeCanonical, encodeCanonical, RESULT_STDERR_TAIL_CHARS, type TaskOfferBody, type TaskResultBody } from '../../protocol/index.js'
 import type { SandboxRunner } from '../../skills/sandbox/index.js'
-import { effectiveLimits } from '../../skills/sandbox/options.js'
+import { effectiveLimits, type SandboxLimits, type SandboxOptions } from '../../skills/sandbox/options.js'
 import { bundleManifest } from '../../skills/bundle/index.js'
 import type { TrustPolicy } from '../../federation/index.js'
 import type { Db } from '../store/index.js'
@@ -58,6 +58,15 @@ export function cappedResources (wish: Partial<Record<'memoryMB' | 'cpus' | 'pid
     if (typeof v === 'number' && Number.isFinite(v) && v > 0) out[k] = v
   }
   return out
+}
+
+/** The limits of a task's run: the origin's wish, never above what the manifest asks and this node's policy allows. */
+export function runLimits (options: SandboxOptions, manifest: Partial<SandboxLimits> | undefined, wish: Parameters<typeof cappedResources>[0]): SandboxLimits {
+  const own = effectiveLimits(options, manifest)
+  const w = cappedResources(wish)
+  const limits = { ...own }
+  for (const k of ['memoryMB', 'cpus', 'pids', 'timeoutS'] as const) limits[k] = Math.min(own[k], w[k] ?? own[k])
+  return limits
 }
 
 export class TaskExecutor {
@@ -199,10 +208,7 @@ export class TaskExecutor {
       const bundle = await this.c.skills.verifiedBundle(skill.cid)
       fetchMs = performance.now() - t0
       // the origin's wish, capped by what the manifest asks and this node's own policy
-      const own = effectiveLimits(this.c.runner.options, bundleManifest(bundle).resources)
-      const wish = cappedResources(won.resources)
-      const limits = { ...own }
-      for (const k of ['memoryMB', 'cpus', 'pids', 'timeoutS'] as const) limits[k] = Math.min(own[k], wish[k] ?? own[k])
+      const limits = runLimits(this.c.runner.options, bundleManifest(bundle).resources, won.resources)
       const run = await this.c.runner.run({ bundle }, input, limits, { signal: abort.signal })
       result = { taskId: body.taskId, attempt: body.attempt, status: run.status, output: run.status === 'succeeded' ? run.output : null, error: run.error ?? null, timings: { fetchMs: Math.round(fetchMs), sandboxMs: run.durationMs }, ...(run.stderrTail !== '' ? { stderrTail: run.stderrTail.slice(-RESULT_STDERR_TAIL_CHARS) } : {}) }
     } catch (err: any) {
