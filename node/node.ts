@@ -30,7 +30,7 @@ import {
 import { ListenError } from './errors.js'
 import { Signer } from './signer.js'
 import { ReviewQueue } from './review/index.js'
-import { ExecutorRecords, FixHints, LearnedAnswers, Quarantine, SelfImprover } from './improve/index.js'
+import { AnswerSharing, ExecutorRecords, FixHints, LearnedAnswers, Quarantine, SelfImprover } from './improve/index.js'
 import { VERSION } from './version.js'
 import { AuditLog, RejectAuditor } from './audit/index.js'
 import { configDigest } from './config/index.js'
@@ -295,6 +295,12 @@ export class AasNode {
     this.closers.push(async () => { await this.executor.stop() })
     this.team.start()
     this.closers.push(() => { this.team.stop() })
+    if (teamTopicName != null && config.improver.shareAnswers) {
+      // the team learns together: answers reviewers allowed to be reused go to the team's topic
+      const sharing = new AnswerSharing({ answers: this.answers, gossip: this.gossip, teamTopic: teamTopicName, metrics: this.metrics, log: log.child({ part: 'improve' }) })
+      sharing.start()
+      this.closers.push(() => { sharing.stop() })
+    }
     this.gossip.start()
     this.closers.push(() => { this.gossip.stop() })
     this.mesh.start()

@@ -17,15 +17,17 @@ export * from './audit-entry.js'
 export { hello, type HelloBody } from './messages/hello.js'
 export * from './messages/task.js'
 export { teamRevocation, type TeamRevocationBody } from './messages/team.js'
+export { learnedAnswer, type LearnedAnswerBody } from './messages/learned.js'
 export { skillRelease, checkSkillRelease, SKILL_RELEASE_MAX_BYTES, type SkillReleaseBody } from './messages/skill-release.js'
 
 import { MessageRegistry, type MessageSpec } from './registry.js'
 import { hello } from './messages/hello.js'
 import { skillRelease } from './messages/skill-release.js'
 import { teamRevocation } from './messages/team.js'
+import { learnedAnswer } from './messages/learned.js'
 import { taskAssign, taskClaim, taskDone, taskLease, taskOffer, taskResult, taskStatus, taskSubmit } from './messages/task.js'
 
 /** The registry of every message type this version speaks. */
 export function defaultRegistry (opts: { teamTopic?: string } = {}): MessageRegistry {
-  return new MessageRegistry([hello, skillRelease, taskOffer, taskAssign, taskDone, taskSubmit, taskClaim, taskLease, taskResult, taskStatus, teamRevocation] as Array<MessageSpec<unknown>>, opts)
+  return new MessageRegistry([hello, skillRelease, taskOffer, taskAssign, taskDone, taskSubmit, taskClaim, taskLease, taskResult, taskStatus, teamRevocation, learnedAnswer] as Array<MessageSpec<unknown>>, opts)
 }

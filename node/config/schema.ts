@@ -95,6 +95,8 @@ export const ImproverConfigSchema = Type.Object({
   quarantine: Type.Boolean(),
   /** Retry a recurring failure once with the fix a reviewer gave for it, before asking a person. */
   fixHints: Type.Boolean(),
+  /** Share answers reviewers allowed to be reused with the team (its own topic), and adopt the team's. */
+  shareAnswers: Type.Boolean(),
   /** What the MemoryEngine keeps: outcomes per release, input and executor. */
   memory: Type.Object({
     maxOutcomes: Type.Integer({ minimum: 100, maximum: 10_000_000 }),

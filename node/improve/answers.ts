@@ -23,12 +23,17 @@ export interface LearnedAnswer {
   annotation: string
   at: number
   withdrawn: { by: string, at: number } | null
+  /** A teammate's answer: the node that shared it (absent: learned here). */
+  sharedBy?: string
 }
 
 const answerKey = (skill: string, major: number, fp: string): string => `a!${skill}!${major}!${fp}`
 const reviewKey = (taskId: string): string => `r!${taskId}`
 
 export class LearnedAnswers {
+  /** Told of each answer learned or withdrawn here (not of adopted ones): the team shares it. */
+  onChange: ((a: LearnedAnswer) => void) | undefined
+
   constructor (private readonly c: { store: Pick<NodeStore, 'sublevel' | 'write'>, now: () => number }) {}
 
   private get db () { return this.c.store.sublevel(Bucket.learned) }
@@ -66,7 +71,22 @@ export class LearnedAnswers {
       at: e.at,
       withdrawn: null
     }
-    void this.put(a).catch(() => {})
+    void this.put(a).then(() => { this.onChange?.(a) }).catch(() => {})
+  }
+
+  /**
+   * A teammate's answer (already checked as a member's message): kept when this node has no
+   * answer for that input yet or an older one; a withdrawal of the same review is kept too,
+   * so a withdrawn answer stops being used across the team. Returns whether it changed anything.
+   */
+  async adopt (a: LearnedAnswer, from: string): Promise<boolean> {
+    const key = answerKey(a.skill, a.major, a.input)
+    const v = await this.db.get(key)
+    const have = v != null ? decodeCanonical(v) as LearnedAnswer : undefined
+    const withdrawal = a.withdrawn != null && have != null && have.review === a.review && have.withdrawn == null
+    if (have != null && !withdrawal && (have.at >= a.at || have.review === a.review)) return false
+    await this.put({ ...a, sharedBy: from })
+    return true
   }
 
   private async put (a: LearnedAnswer): Promise<void> {
@@ -84,6 +104,7 @@ export class LearnedAnswers {
     if (a.withdrawn == null) {
       a.withdrawn = { by, at: this.c.now() }
       await this.put(a)
+      this.onChange?.(a)
     }
     return a
   }

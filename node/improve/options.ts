@@ -11,9 +11,11 @@ export interface ImproverOptions {
   quarantine: boolean
   /** Retry a recurring failure once with the fix a reviewer gave for it, before asking a person. */
   fixHints: boolean
+  /** Share answers reviewers allowed to be reused (and their withdrawals) with the team, and adopt the team's. */
+  shareAnswers: boolean
 }
 
-export const defaultImproverOptions: ImproverOptions = { reuse: true, routing: true, quarantine: true, fixHints: true }
+export const defaultImproverOptions: ImproverOptions = { reuse: true, routing: true, quarantine: true, fixHints: true, shareAnswers: true }
 
 /** How much the MemoryEngine keeps (node/tasks/memory.ts). */
 export interface MemoryOptions {
