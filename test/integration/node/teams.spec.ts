@@ -98,14 +98,14 @@ describe('two teams on one mesh, with a partner grant one way', function () {
       expect(r.code, r.stderr).to.equal(0)
     }
     // a1 only originates, so federation tasks have to find executors; the others run one task at a time
-    a1 = await startCliNode({ team: alpha, args: ['--config', aConf, '--slots', '0'] })
+    a1 = await startCliNode({ team: alpha, args: ['--config', aConf, '--slots', '0'], timeoutMs: 60_000 })
     const boot = [a1.addresses[0]]
     ;[a2, a3, b1, b2, b3] = await Promise.all([
-      startCliNode({ team: alpha, bootstrap: boot, args: ['--config', aConf, '--slots', '1'] }),
-      startCliNode({ team: alpha, bootstrap: boot, args: ['--config', aConf, '--slots', '1'] }),
-      startCliNode({ team: beta, bootstrap: boot, args: ['--config', bConf, '--slots', '1'] }),
-      startCliNode({ team: beta, bootstrap: boot, args: ['--config', bConf, '--slots', '1'] }),
-      startCliNode({ team: beta, bootstrap: boot, args: ['--config', bConf, '--slots', '1'] })
+      startCliNode({ team: alpha, bootstrap: boot, args: ['--config', aConf, '--slots', '1'], timeoutMs: 60_000 }),
+      startCliNode({ team: alpha, bootstrap: boot, args: ['--config', aConf, '--slots', '1'], timeoutMs: 60_000 }),
+      startCliNode({ team: beta, bootstrap: boot, args: ['--config', bConf, '--slots', '1'], timeoutMs: 60_000 }),
+      startCliNode({ team: beta, bootstrap: boot, args: ['--config', bConf, '--slots', '1'], timeoutMs: 60_000 }),
+      startCliNode({ team: beta, bootstrap: boot, args: ['--config', bConf, '--slots', '1'], timeoutMs: 60_000 })
     ])
     // every node hears the others' hellos (partners accept each other's): it knows all five
     await waitFor(async () => {
