@@ -11,5 +11,7 @@ export const benchmarks: Benchmark[] = [
   (await import('./fetch.js')).default,
   (await import('./tasks.js')).default,
   (await import('./audit.js')).default,
-  (await import('./improver.js')).default
+  (await import('./improver.js')).default,
+  (await import('./scale.js')).gossipProcesses,
+  (await import('./scale.js')).meshScale
 ]

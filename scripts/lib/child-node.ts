@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -9,6 +10,18 @@ import { fileURLToPath } from 'node:url'
  */
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url)) // from dist/scripts/lib/
 export const AAS_BIN = join(REPO, 'bin', 'aas.js')
+
+/**
+ * The Node.js flags of the `aas` command's shebang (`#!/usr/bin/env -S node FLAGS`), e.g.
+ * `--max-semi-space-size=2`: a child started as `node bin/aas.js` skips the shebang, and
+ * without them measured an idle node ~35 MB larger than the `aas` a user runs (or the
+ * systemd unit, which passes the same flags). Read from the file so the two cannot drift.
+ */
+export function aasNodeFlags (bin = AAS_BIN): string[] {
+  const first = readFileSync(bin, 'utf8').split('\n', 1)[0]
+  const m = /^#!.*\bnode((?:\s+--\S+)*)\s*$/.exec(first)
+  return m == null ? [] : m[1].trim().split(/\s+/).filter(f => f !== '')
+}
 
 /** How long a node has to stop after SIGTERM before it is killed. */
 export const STOP_GRACE_MS = 5_000
@@ -51,7 +64,7 @@ export class ChildNode {
   readonly exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
 
   constructor (init: ChildNodeInit) {
-    const args = [AAS_BIN, 'node', 'start', '--json', '--data', init.dataDir, '--listen', init.listen, '--api', init.api, '--log-level', init.logLevel]
+    const args = [...aasNodeFlags(), AAS_BIN, 'node', 'start', '--json', '--data', init.dataDir, '--listen', init.listen, '--api', init.api, '--log-level', init.logLevel]
     for (const b of init.bootstrap) args.push('--bootstrap', b)
     args.push(...(init.args ?? []))
     this.process = spawn(process.execPath, args, { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
