@@ -8,6 +8,7 @@ import { manifestDigest, signRelease } from '../../protocol/index.js'
 import { packSkill, rmTree } from '../../skills/bundle/index.js'
 import { createAuthorKey } from '../../skills/keys.js'
 import { AAS_BIN, ChildNode, childEnv, type ChildNodeInfo } from '../lib/child-node.js'
+import { LocalTeam } from '../lib/team.js'
 import { bootstrapOf } from '../lib/topology.js'
 import type { Benchmark, BenchContext, BenchResult } from './types.js'
 
@@ -167,23 +168,14 @@ interface Mesh { nodes: ChildNode[], infos: ChildNodeInfo[], dirs: string[] }
 
 type TeamFlags = (dataDir: string) => Promise<string[]>
 
-/**
- * The flags that put a node in the benchmark's team, where nodes need one to cooperate
- * (scripts/lib/team.ts: a team made on the spot, each node admitted); where that helper is
- * absent, nodes cooperate without one and this gives no flags. Loaded by a path computed at
- * run time, so this benchmark builds either way.
- */
-async function teamFlags (root: string, log: (line: string) => void): Promise<TeamFlags> {
-  type Lib = { LocalTeam?: { create: (dir?: string, name?: string) => Promise<{ nodeArgs: (dataDir: string) => Promise<string[]> }> } }
-  const lib = await import(new URL('../lib/team.js', import.meta.url).href).catch(() => null) as Lib | null
-  if (lib?.LocalTeam == null) { log('improver: no scripts/lib/team.js: the nodes cooperate without a team'); return async () => [] }
-  const team = await lib.LocalTeam.create(join(root, 'team'), 'bench-improver')
-  log('improver: the nodes join one team made for this run')
+/** One team made for the run (a node with no team accepts nothing from peers); each node admitted. */
+async function teamFlags (root: string): Promise<TeamFlags> {
+  const team = await LocalTeam.create(join(root, 'team'), 'bench-improver')
   return async (dataDir) => await team.nodeArgs(dataDir)
 }
 
 /**
- * Three nodes, each executing (2 slots), in one team where nodes need one; node 2's sandbox
+ * Three nodes, each executing (2 slots), in one team; node 2's sandbox
  * allows 2 s a run. The SelfImprover is on or off in all of them.
  */
 async function startMesh (root: string, mode: string, author: string, on: boolean, team: TeamFlags): Promise<Mesh> {
@@ -352,7 +344,7 @@ const benchmark: Benchmark = {
       dirs.regressed = await writeSkill(root, 'imp-parse', '1.1.0', REGRESSED_PY)
 
       const rounds = Math.max(1, Math.min(ROUNDS, ctx.rounds))
-      const team = await teamFlags(root, ctx.log)
+      const team = await teamFlags(root)
       const on = await runMode(root, 'on', key, dirs, rounds, team, ctx)
       const off = await runMode(root, 'off', key, dirs, rounds, team, ctx)
 
