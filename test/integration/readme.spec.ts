@@ -171,7 +171,7 @@ describe('the README', function () {
     it('run, exit as shown and print what the README shows', async function () {
       const examples = shellExamples(await text).filter(runnable)
       const ran = examples.map(e => e.line)
-      expect(ran, 'examples that run here').to.include.members(['aas node status', 'aas audit tail -n 3', 'aas audit export --out audit.jsonl'])
+      expect(ran, 'examples that run here').to.include.members(['aas node status', 'aas audit tail -n 4', 'aas audit export --out audit.jsonl'])
       for (const e of examples) {
         const r = await runCli(localise(e.line), { env: { HOME: home.path }, cwd: home.path, timeoutMs: 60_000 })
         expect(r.code, `${e.line}: exit code (stderr: ${r.stderr})`).to.equal(e.exit)

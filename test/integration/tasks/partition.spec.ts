@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { expect } from 'chai'
 import { rmTree } from '../../../skills/bundle/index.js'
-import { AAS_BIN, REPO, childEnv, runCli, tempDir, waitFor } from '../../utils/cli-node.js'
+import { AAS_BIN, REPO, childEnv, runCli, tempDir, testTeam, waitFor } from '../../utils/cli-node.js'
 
 /**
  * TARGETS.md R4, network partitions: three nodes, each in a network namespace of its own,
@@ -74,9 +74,10 @@ describe('task lifecycle across network partitions (network namespaces)', functi
     const author = JSON.parse(k.stdout).publicKey as string
     const config = join(tmp.path, 'node.json')
     await writeFile(config, JSON.stringify({ tasks: { leaseS: 3 }, gossip: { helloIntervalS: 2 } }))
+    const team = await testTeam()
     for (const n of NAMES) {
       const args = [AAS_BIN, 'node', 'start', '--json', '--data', join(tmp.path, n), '--listen', `/ip4/${ADDR[n]}/tcp/7400`, '--api', '127.0.0.1:7401',
-        '--log-level', 'warn', '--config', config, '--trust-author', author, '--slots', n === 'o' ? '0' : '1',
+        '--log-level', 'warn', '--config', config, '--trust-author', author, '--slots', n === 'o' ? '0' : '1', ...await team.nodeArgs(join(tmp.path, n)),
         ...(n === 'o' ? [] : ['--bootstrap', `/ip4/${ADDR.o}/tcp/7400`])]
       const [cmd, ...rest] = inNs(n, [process.execPath, ...args])
       const child = spawn(cmd, rest, { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
