@@ -140,7 +140,7 @@ async function atSize (ctx: BenchContext, root: string, size: number, tasks: num
   const mesh = await startProcessMesh(root, size, ['--trust-author', key.publicKey, '--slots', '1'], ctx.signal)
   let raw: RawGossipPair | undefined
   try {
-    const peers = await waitForProcessMesh(mesh, Math.min(2, size - 1), 5_000, 180_000, ctx.signal)
+    const peers = await waitForProcessMesh(mesh, Math.min(2, size - 1), 5_000, 300_000, ctx.signal)
     ctx.log(`mesh-scale: ${size} nodes started and settled in ${((performance.now() - t0) / 1000).toFixed(1)} s; peers per node ${Math.min(...peers)}..${Math.max(...peers)}`)
     raw = await rawGossipPair(HELLO_BYTES)
     f.rawRss = await Promise.all([raw.pids.a, raw.pids.b].map(vmRssMb))
@@ -162,6 +162,7 @@ async function atSize (ctx: BenchContext, root: string, size: number, tasks: num
     await gossipRounds(ctx, mesh, raw, f)
 
     if (tasks > 0) {
+      ctx.log(`mesh-scale: n${size} ${tasks} tasks (and ${size} warm-up ones first)`)
       await publishSkill(root, mesh.infos[0].api, key)
       await new Promise(resolve => setTimeout(resolve, 2_000))
       await runTasks(ctx, mesh, size) // warm-up: most nodes fetch the skill once
