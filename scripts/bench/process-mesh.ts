@@ -92,9 +92,11 @@ export function connections (s: Scrape): number {
 
 /**
  * Waits until every node has `minPeers` peers and the mesh's total peer count has stayed
- * within 2% for `quietMs` (a large mesh keeps making the odd discovery dial).
+ * within 2% for `quietMs` (a large mesh keeps making the odd discovery dial). Past
+ * `timeoutMs`, returns anyway (and calls `onUnsettled`) if every node has at least one peer:
+ * measured on 2 cores, 50 processes never settled in 3 or 5 minutes (some nodes kept 1 peer).
  */
-export async function waitForProcessMesh (mesh: ProcessMesh, minPeers: number, quietMs: number, timeoutMs: number, signal: AbortSignal): Promise<number[]> {
+export async function waitForProcessMesh (mesh: ProcessMesh, minPeers: number, quietMs: number, timeoutMs: number, signal: AbortSignal, onUnsettled?: (peers: number[]) => void): Promise<number[]> {
   const until = Date.now() + timeoutMs
   let last = -1
   let since = Date.now()
@@ -104,7 +106,11 @@ export async function waitForProcessMesh (mesh: ProcessMesh, minPeers: number, q
     const key = peers.join()
     const sum = peers.reduce((a, b) => a + b, 0)
     if (Math.abs(sum - last) > 0.02 * last || peers.some(p => p < minPeers)) { last = sum; since = Date.now() } else if (Date.now() - since >= quietMs) return peers
-    if (Date.now() > until) throw new Error(`process mesh not settled after ${timeoutMs} ms: peers per node ${key}`)
+    if (Date.now() > until) {
+      // a mesh whose every node has a peer still carries gossip: measure it and say so
+      if (peers.every(p => p >= 1)) { onUnsettled?.(peers); return peers }
+      throw new Error(`process mesh not settled after ${timeoutMs} ms: peers per node ${key}`)
+    }
     await new Promise(resolve => setTimeout(resolve, 500))
   }
 }

@@ -140,7 +140,9 @@ async function atSize (ctx: BenchContext, root: string, size: number, tasks: num
   const mesh = await startProcessMesh(root, size, ['--trust-author', key.publicKey, '--slots', '1'], ctx.signal)
   let raw: RawGossipPair | undefined
   try {
-    const peers = await waitForProcessMesh(mesh, Math.min(2, size - 1), 5_000, 300_000, ctx.signal)
+    const peers = await waitForProcessMesh(mesh, Math.min(2, size - 1), 5_000, 300_000, ctx.signal, (p) => {
+      ctx.log(`mesh-scale: ${size} nodes not settled after 300 s (peers per node ${p.join(',')}); measuring anyway`)
+    })
     ctx.log(`mesh-scale: ${size} nodes started and settled in ${((performance.now() - t0) / 1000).toFixed(1)} s; peers per node ${Math.min(...peers)}..${Math.max(...peers)}`)
     raw = await rawGossipPair(HELLO_BYTES)
     f.rawRss = await Promise.all([raw.pids.a, raw.pids.b].map(vmRssMb))
