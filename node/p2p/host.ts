@@ -118,7 +118,7 @@ let unidentified = 0
  * passed the signature check, so a forged copy cannot shadow the real one, and a later copy
  * with the same author and seqno is the same message to gossipsub already.
  */
-function fastMessageId (msg: { from?: Uint8Array, seqno?: Uint8Array }): string {
+export function fastMessageId (msg: { from?: Uint8Array, seqno?: Uint8Array }): string {
   if (msg.from == null || msg.seqno == null) return `unidentified:${++unidentified}` // refused by StrictSign anyway
   return `${Buffer.from(msg.from).toString('base64')}/${Buffer.from(msg.seqno).toString('base64')}`
 }
