@@ -16,7 +16,7 @@ import { setStreamLimiter, StreamLimiter } from './p2p/stream-limits.js'
 import { GossipRouter } from './gossip/index.js'
 import { MeshKeeper } from './mesh/index.js'
 import { ApiServer, teamRoutes, auditRoutes, authRoutes, nodeRoutes, memoryRoutes, nodeInfo, reviewPages, reviewRoutes, skillRoutes, taskRoutes, userRoutes, type NodeInfo } from './api/index.js'
-import { Auth, ensureApiToken } from './auth/index.js'
+import { Auth, ensureApiToken, readApiToken, removeApiToken } from './auth/index.js'
 import { Bucket } from './store/index.js'
 import { BlobStore } from '../skills/store/index.js'
 import { TrustPolicy } from '../federation/index.js'
@@ -161,8 +161,6 @@ export class AasNode {
     await this.audit.append({ action: 'config.loaded', subject: configDigest(config), details: { dataDir: config.dataDir, listen: config.listen, api: config.api, slots: config.tasks.slots, trustedAuthors: config.trust.authors.length } }, { sync: true })
     if (joined != null) {
       await this.audit.append({ action: 'team.joined', subject: joined.team.rootKey, details: { team: joined.team.name, roles: joined.cert.roles, serial: joined.cert.serial, expires: new Date(joined.cert.expires).toISOString(), partners: config.federation.partners.map(p => `${p.name}:${p.grants.join('+')}`) } })
-    } else {
-      this.log.warn('no team (team.descriptor): this node is a team of one — it runs its own tasks and accepts nothing from peers; see "Teams and federation" in the README')
     }
     this.rejects = new RejectAuditor({ audit: this.audit })
     this.rejects.start()
@@ -233,7 +231,7 @@ export class AasNode {
     this.taskStore = new TaskStore(this.store.sublevel(Bucket.tasks))
     this.taskState = new TaskStateMachine({ self, store: this.taskStore, audit: this.audit, now })
     this.origin = new TaskOrigin(
-      { self, selfKey: this.privateKey.publicKey.raw, store: this.taskStore, machine: this.taskState, index: this.skillIndex, gossip: this.gossip, metrics: this.metrics, log: log.child({ part: 'origin' }), now, tiers: () => this.knownTiers(), hasReviewers: () => this.hasReviewers(), improver: this.improver },
+      { self, selfKey: this.privateKey.publicKey.raw, store: this.taskStore, machine: this.taskState, index: this.skillIndex, gossip: this.gossip, metrics: this.metrics, log: log.child({ part: 'origin' }), now, tiers: () => this.knownTiers(), tierOf: (peer) => peer === self ? this.executor.tier : this.mesh.peer(peer)?.tier, hasReviewers: () => this.hasReviewers(), improver: this.improver },
       { leaseMs: config.tasks.leaseS * 1000, bidWindowMs: config.tasks.bidWindowMs, reofferMs: config.tasks.reofferS * 1000, defaultTimeoutS: config.tasks.defaultTimeoutS, defaultAttempts: config.tasks.defaultAttempts, sandbox: this.runner.options }
     )
     this.endpoint = new OriginEndpoint(
@@ -308,7 +306,11 @@ export class AasNode {
 
     this.startedAt = Date.now()
     // kept across restarts: remote clients and scrapers hold a copy (auth/api-token.ts)
+    const hadToken = await readApiToken(config.dataDir) != null
     const apiToken = await ensureApiToken(config.dataDir)
+    // a start that fails leaves the data dir as it found it: a token made for it goes again
+    // (the stop after a good start keeps it: remote clients and scrapers hold copies)
+    if (!hadToken) this.closers.push(async () => { if (this.status !== 'stopping') await removeApiToken(config.dataDir) })
     this.api = new ApiServer({
       listen: config.api,
       // refusals (a foreign Host, no token beyond loopback) are audited as auth.refused, flood-safely
@@ -340,6 +342,8 @@ export class AasNode {
     this.closers.push(async () => { await unlink(runtimeFile).catch(() => {}) })
     await this.audit.append({ action: 'node.started', subject: runtime.peerId, details: { addresses: runtime.addresses, api, version: VERSION } }, { sync: true })
     this.status = 'started'
+    // said once it is up (a start that fails says only why it failed, in one line)
+    if (this.teamInfo == null) this.log.warn('no team (team.descriptor): this node is a team of one — it runs its own tasks and accepts nothing from peers; see "Teams and federation" in the README')
     this.log.info({ peerId: runtime.peerId, addresses: runtime.addresses, api }, 'node started')
     return runtime
   }

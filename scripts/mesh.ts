@@ -104,7 +104,8 @@ async function main (argv: string[]): Promise<number> {
 
   // one team for the whole mesh (kept in DATA-ROOT/team: its root key signs more certificates)
   const team = await LocalTeam.create(join(root, 'team'), 'mesh')
-  out(`mesh: starting ${n} node(s) of team "mesh" (${join(root, 'team', 'team.json')}); data in ${root}${ownRoot ? ' (removed at exit)' : ''}`)
+  out(`mesh: starting ${n} node(s); data in ${root}${ownRoot ? ' (removed at exit)' : ''}`)
+  out(`mesh: the nodes are team "mesh" (${join(root, 'team', 'team.json')}; its root key team.key beside it admits more)`)
   const started: Array<Promise<string>> = []
   const startOne = async (i: number): Promise<string> => {
     const bootstrap = await Promise.all(bootstrapOf(i).map(async j => await started[j]))

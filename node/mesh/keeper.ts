@@ -126,6 +126,11 @@ export class MeshKeeper {
     return this.known.has(peer)
   }
 
+  /** What a peer's hellos said of it, if it was heard. */
+  peer (peerId: string): KnownPeer | undefined {
+    return this.known.get(peerId)
+  }
+
   /** Forgets a peer (revoked): it is neither dialled nor counted as a member. */
   forget (peer: string): void {
     this.known.delete(peer)

@@ -56,7 +56,7 @@ export class Auction {
       for (const b of w.bids) b.answer({ won: false, reason: 'no longer offered' })
       return
     }
-    const ranked = rankBids(id, w.bids, heldTasks(this.ctx.store.open.values()))
+    const ranked = rankBids(id, w.bids, heldTasks(this.ctx.store.open.values()), this.ctx.tierOf)
     // the SelfImprover may prefer an executor with a better record on this skill
     const routed = this.ctx.improver?.route?.(t.spec.skill.name, ranked.map(b => b.from))
     const best = ranked[routed?.index ?? 0]
@@ -114,13 +114,19 @@ export function heldTasks (open: Iterable<Pick<TaskRecord, 'state' | 'executor'>
   return held
 }
 
-/** Bids best first: the bidder holding fewest of this origin's tasks; ties by a hash. The claims do not count. */
-export function rankBids<B extends { from: string }> (taskId: string, bids: B[], held: ReadonlyMap<string, number> = new Map()): B[] {
+/**
+ * Bids best first, by what the origin knows of each bidder (the claims do not count): the
+ * lowest executor tier (its hellos say it: a task climbs to a higher tier only when the lower
+ * ones failed it, so it does not start there), then the fewest of this origin's tasks held,
+ * then a hash.
+ */
+export function rankBids<B extends { from: string }> (taskId: string, bids: B[], held: ReadonlyMap<string, number> = new Map(), tierOf: (peer: string) => number | undefined = () => undefined): B[] {
   const tie = (peer: string): string => createHash('sha256').update(`${taskId}/${peer}`).digest('hex')
-  return [...bids].sort((a, b) => (held.get(a.from) ?? 0) - (held.get(b.from) ?? 0) || tie(a.from).localeCompare(tie(b.from)))
+  const tier = (peer: string): number => tierOf(peer) ?? 0
+  return [...bids].sort((a, b) => tier(a.from) - tier(b.from) || (held.get(a.from) ?? 0) - (held.get(b.from) ?? 0) || tie(a.from).localeCompare(tie(b.from)))
 }
 
 /** The best bid. */
-export function pickBid<B extends { from: string }> (taskId: string, bids: B[], held?: ReadonlyMap<string, number>): B {
-  return rankBids(taskId, bids, held)[0]
+export function pickBid<B extends { from: string }> (taskId: string, bids: B[], held?: ReadonlyMap<string, number>, tierOf?: (peer: string) => number | undefined): B {
+  return rankBids(taskId, bids, held, tierOf)[0]
 }

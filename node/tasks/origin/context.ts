@@ -41,6 +41,8 @@ export interface OriginComponents {
   now: () => number
   /** Tiers of the executors this origin knows of now, its own included (default: none). */
   tiers?: () => number[]
+  /** One executor's tier, as its hellos (or this node's settings) say; undefined: not known. */
+  tierOf?: (peer: string) => number | undefined
   /** Whether this node has a person who can review (the default of `onFailure`). */
   hasReviewers?: () => boolean
   /** The SelfImprover's decisions (node/improve): each returns what it decided and why, or undefined. */

@@ -221,6 +221,16 @@ describe('node/tasks: TaskOrigin', function () {
       expect(pickBid('x', [...tie].reverse()).from).to.equal(first)
     })
 
+    it('pickBid: the lowest executor tier the origin knows of comes first (a task starts at the bottom and climbs)', () => {
+      const b = (from: string): { from: string } => ({ from })
+      const tiers = new Map([['big', 1], ['small', 0]])
+      const tierOf = (p: string): number | undefined => tiers.get(p)
+      // whatever the hash says, and even holding more of the origin's tasks
+      for (const id of ['x', 'y', 'z', 'w']) expect(pickBid(id, [b('big'), b('small')], new Map([['small', 3]]), tierOf).from).to.equal('small')
+      // an executor whose tier is not known counts as tier 0
+      expect(pickBid('x', [b('big'), b('unknown')], new Map(), tierOf).from).to.equal('unknown')
+    })
+
     it('refuses a bid for an unknown task, for another attempt, for a task already assigned or finished, writing nothing', async () => {
       await boot()
       const t = await submit()
