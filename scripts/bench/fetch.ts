@@ -82,6 +82,15 @@ async function fetchBench (ctx: BenchContext): Promise<BenchResult> {
       if (Date.now() > until) throw new Error('fetcher did not connect to the provider')
       await new Promise(resolve => setTimeout(resolve, 100))
     }
+    // bundles are served to members only: the provider must have heard the fetcher's hello
+    const self = fetcher.host.peerId.toString()
+    for (;;) {
+      const res = await fetch(`${info.api}/v1/mesh`).then(async r => await r.json() as { peers: Array<{ peerId: string }> }).catch(() => ({ peers: [] }))
+      if (res.peers.some(p => p.peerId === self)) break
+      if (Date.now() > until) throw new Error('the provider did not hear the fetcher\'s hello')
+      await fetcher.mesh.sayHello()
+      await new Promise(resolve => setTimeout(resolve, 200))
+    }
     raw = await rawSender(packed.size)
     const cid = packed.cid.toString()
     const node = fetcher

@@ -10,6 +10,9 @@ import { AAS_BIN, ChildNode, childEnv, type ChildNodeInfo } from '../lib/child-n
 import { bootstrapOf } from '../lib/topology.js'
 import { median, percentile } from './stats.js'
 import type { Benchmark, BenchContext, BenchResult } from './types.js'
+
+/** A team task's gossip goes on the team's topic, counted under this one label (node/gossip/router.ts metricTopic). */
+const TASK_TOPIC = '/aas/1/team'
 import { LocalTeam } from '../lib/team.js'
 
 /**
@@ -127,11 +130,11 @@ const benchmark: Benchmark = {
       // one task at a time: submit-to-result latency without queueing (DESIGN's P1)
       const single: number[] = []
       for (let i = 0; i < BASELINE_RUNS; i++) single.push((await runBatch(m3, 1, () => {})).done[0].durationMs)
-      const pub0 = (await Promise.all(m3.infos.map(async i => await metric(i.api, 'aas_gossip_published_total', 'topic="/aas/1/tasks"')))).reduce((a, b) => a + b, 0)
-      const acc0 = (await Promise.all(m3.infos.map(async i => await metric(i.api, 'aas_gossip_messages_total', 'topic="/aas/1/tasks",result="accept"')))).reduce((a, b) => a + b, 0)
+      const pub0 = (await Promise.all(m3.infos.map(async i => await metric(i.api, 'aas_gossip_published_total', `topic="${TASK_TOPIC}"`)))).reduce((a, b) => a + b, 0)
+      const acc0 = (await Promise.all(m3.infos.map(async i => await metric(i.api, 'aas_gossip_messages_total', `topic="${TASK_TOPIC}",result="accept"`)))).reduce((a, b) => a + b, 0)
       const { done, elapsedMs } = await runBatch(m3, TASKS, ctx.log)
-      const pub3 = (await Promise.all(m3.infos.map(async i => await metric(i.api, 'aas_gossip_published_total', 'topic="/aas/1/tasks"')))).reduce((a, b) => a + b, 0) - pub0
-      const acc3 = (await Promise.all(m3.infos.map(async i => await metric(i.api, 'aas_gossip_messages_total', 'topic="/aas/1/tasks",result="accept"')))).reduce((a, b) => a + b, 0) - acc0
+      const pub3 = (await Promise.all(m3.infos.map(async i => await metric(i.api, 'aas_gossip_published_total', `topic="${TASK_TOPIC}"`)))).reduce((a, b) => a + b, 0) - pub0
+      const acc3 = (await Promise.all(m3.infos.map(async i => await metric(i.api, 'aas_gossip_messages_total', `topic="${TASK_TOPIC}",result="accept"`)))).reduce((a, b) => a + b, 0) - acc0
       const ok = done.filter(d => d.state === 'succeeded')
       const latencies = ok.map(d => d.durationMs)
       const part = (k: keyof NonNullable<Done['timings']>): number => Math.round(median(ok.map(d => d.timings?.[k] ?? 0)))
@@ -145,12 +148,12 @@ const benchmark: Benchmark = {
       await publish(m10.infos[0].api, skill, key)
       await new Promise(resolve => setTimeout(resolve, 1500))
       await runBatch(m10, 10, ctx.log)
-      const p0 = (await Promise.all(m10.infos.map(async i => await metric(i.api, 'aas_gossip_published_total', 'topic="/aas/1/tasks"')))).reduce((a, b) => a + b, 0)
-      const a0 = (await Promise.all(m10.infos.map(async i => await metric(i.api, 'aas_gossip_messages_total', 'topic="/aas/1/tasks",result="accept"')))).reduce((a, b) => a + b, 0)
+      const p0 = (await Promise.all(m10.infos.map(async i => await metric(i.api, 'aas_gossip_published_total', `topic="${TASK_TOPIC}"`)))).reduce((a, b) => a + b, 0)
+      const a0 = (await Promise.all(m10.infos.map(async i => await metric(i.api, 'aas_gossip_messages_total', `topic="${TASK_TOPIC}",result="accept"`)))).reduce((a, b) => a + b, 0)
       const batch10 = 40
       await runBatch(m10, batch10, ctx.log)
-      const pub10 = (await Promise.all(m10.infos.map(async i => await metric(i.api, 'aas_gossip_published_total', 'topic="/aas/1/tasks"')))).reduce((a, b) => a + b, 0) - p0
-      const acc10 = (await Promise.all(m10.infos.map(async i => await metric(i.api, 'aas_gossip_messages_total', 'topic="/aas/1/tasks",result="accept"')))).reduce((a, b) => a + b, 0) - a0
+      const pub10 = (await Promise.all(m10.infos.map(async i => await metric(i.api, 'aas_gossip_published_total', `topic="${TASK_TOPIC}"`)))).reduce((a, b) => a + b, 0) - p0
+      const acc10 = (await Promise.all(m10.infos.map(async i => await metric(i.api, 'aas_gossip_messages_total', `topic="${TASK_TOPIC}",result="accept"`)))).reduce((a, b) => a + b, 0) - a0
 
       const r2 = (x: number): number => Math.round(x * 100) / 100
       return [
