@@ -1,5 +1,5 @@
 import semver from 'semver'
-import { decodeCanonical, encodeCanonical } from '../../protocol/index.js'
+import { decodeCanonical, encodeCanonical, type LearnedAnswerBody } from '../../protocol/index.js'
 import { Bucket, type NodeStore } from '../store/index.js'
 import { inputFingerprint } from '../tasks/memory.js'
 import type { TaskEvent } from '../tasks/index.js'
@@ -8,21 +8,11 @@ import type { TaskEvent } from '../tasks/index.js'
  * Answers a reviewer allowed to be reused (the "reuse this answer for identical inputs" box):
  * kept per skill name, major version and input fingerprint, so an answer never crosses skill
  * names or major versions. The reviewer who gave it, or an admin, can withdraw it; a withdrawn
- * answer is kept (with who withdrew it) but never used again.
+ * answer is kept (with who withdrew it) but never used again. Its fields are the ones a team
+ * shares (protocol `learned-answer`): the skill, major and release, the input's fingerprint,
+ * the output, the review task, who resolved it, their note, when, and any withdrawal.
  */
-export interface LearnedAnswer {
-  skill: string
-  major: number
-  /** The release the reviewer answered for. */
-  version: string
-  input: string
-  output: unknown
-  /** The task the review was on, who resolved it, and their note. */
-  review: string
-  resolvedBy: string
-  annotation: string
-  at: number
-  withdrawn: { by: string, at: number } | null
+export interface LearnedAnswer extends LearnedAnswerBody {
   /** A teammate's answer: the node that shared it (absent: learned here). */
   sharedBy?: string
 }

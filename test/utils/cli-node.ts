@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer } from 'node:net'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -144,4 +145,16 @@ export async function waitFor<T> (check: () => Promise<T | undefined | false> | 
 export async function tempDir (prefix = 'aas-test-'): Promise<{ path: string, remove: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix))
   return { path, remove: async () => { await rm(path, { recursive: true, force: true }) } }
+}
+
+/** A TCP port free on loopback now (for a node that must come back at the same address). */
+export async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => { resolve(port) })
+    })
+  })
 }

@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { expect } from 'chai'
 import { rmTree } from '../../../skills/bundle/index.js'
-import { REPO, getJson, runCli, startCliNode, tempDir, waitFor, type CliNode } from '../../utils/cli-node.js'
+import { REPO, getJson, runCli, startCliNode, tempDir, waitFor, type CliNode, freePort } from '../../utils/cli-node.js'
 
 /**
  * A real scrape: Debian's `prometheus` server on loopback, with a generated config scraping
@@ -14,17 +13,6 @@ import { REPO, getJson, runCli, startCliNode, tempDir, waitFor, type CliNode } f
  */
 const SLEEP = join(REPO, 'test', 'fixtures', 'skills', 'sleep')
 const STATES = ['succeeded', 'failed', 'cancelled', 'offered', 'assigned'] as const
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => { resolve(port) })
-    })
-  })
-}
 
 async function submit (api: string, body: Record<string, unknown>): Promise<string> {
   const res = await fetch(`${api}/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) })

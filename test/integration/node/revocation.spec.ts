@@ -1,10 +1,9 @@
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { expect } from 'chai'
 import { Protocols, Topics } from '../../../protocol/index.js'
 import { loadOrCreateIdentity } from '../../../node/identity.js'
 import { rmTree } from '../../../skills/bundle/index.js'
-import { REPO, runCli, startCliNode, getJson, waitFor, tempDir, testTeam, type CliNode } from '../../utils/cli-node.js'
+import { REPO, runCli, startCliNode, getJson, waitFor, tempDir, testTeam, type CliNode, freePort } from '../../utils/cli-node.js'
 import { Outsider, metricSum, metricsOf } from '../../utils/outsider.js'
 
 /**
@@ -17,17 +16,6 @@ import { Outsider, metricSum, metricsOf } from '../../utils/outsider.js'
  * its data dir, still refuses it (revocations are kept in LevelDB).
  */
 const SLEEP = join(REPO, 'test', 'fixtures', 'skills', 'sleep')
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => { resolve(port) })
-    })
-  })
-}
 
 describe('revoking a team member while it runs a task (issue 9)', function () {
   this.timeout(300_000)

@@ -1,9 +1,8 @@
 import { writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { expect } from 'chai'
 import { rmTree } from '../../../skills/bundle/index.js'
-import { REPO, runCli, startCliNode, getJson, waitFor, tempDir, testTeam, type CliNode, type CliResult } from '../../utils/cli-node.js'
+import { REPO, runCli, startCliNode, getJson, waitFor, tempDir, testTeam, type CliNode, type CliResult, freePort } from '../../utils/cli-node.js'
 import { loadCliKey } from '../../../node/cli/peer.js'
 import { sandboxContainers } from '../../utils/sandbox.js'
 
@@ -21,17 +20,6 @@ const CSV_CLEAN = join(REPO, 'skills', 'examples', 'csv-clean')
 const SLEEP = join(REPO, 'test', 'fixtures', 'skills', 'sleep')
 const OPEN = new Set(['offered', 'assigned'])
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled'])
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => { resolve(port) })
-    })
-  })
-}
 
 async function submit (api: string, body: Record<string, unknown>): Promise<string> {
   const res = await fetch(`${api}/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) })
